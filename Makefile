@@ -1,0 +1,115 @@
+# cfsroot: build, test, fuzz and benchmark. `make help` lists the targets.
+# Sources are picked up by pattern: src/lib/*.c is the internal library, src/<prog>.c each
+# program, tests/unit/test-*.c the unit tests, tests/fuzz/fuzz-*.c the libFuzzer targets.
+
+CACHE   ?= .cache
+B       ?= build
+CC      ?= gcc
+VERSION := 0.1
+
+SETUP_STAMP := $(CACHE)/setup.stamp
+KMOD_DIR    := $(CACHE)/kmod
+
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wvla
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DCFS_VERSION=\"$(VERSION)\" -Isrc/lib -I$(KMOD_DIR)/include \
+           -ffunction-sections -fdata-sections -fno-strict-aliasing -fstack-protector-strong
+ifneq ($(WERROR),0)
+CFLAGS  += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS  := $(sort $(wildcard src/lib/*.c))
+LIB_OBJS  := $(LIB_SRCS:src/lib/%.c=$(B)/lib/%.o)
+LIB_HDRS  := $(wildcard src/lib/*.h src/lib/uapi/*.h)
+PROGS     := $(filter-out cfsroot,$(notdir $(basename $(wildcard src/*.c))))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+
+DYN_LIBS    := -lcrypto -lblkid $(KMOD_DIR)/lib/libkmod.a -llzma -lz
+STATIC_LIBS := $(KMOD_DIR)/lib/libkmod.a -lblkid -lcrypto -llzma -pthread -ldl
+
+.PHONY: all setup check check-unit check-host check-qemu fuzz fuzz-build bench demo clean help asan
+.DEFAULT_GOAL := all
+
+all: $(SETUP_STAMP) $(addprefix $(B)/,$(PROGS)) $(if $(wildcard src/cfsroot.c),$(B)/cfsroot)
+
+help:
+	@echo "make            build the programs into $(B)/ (runs the setup step when needed)"
+	@echo "make setup      install build/test packages, add apt entries, build static libkmod"
+	@echo "make check      every test: unit (plain and ASan+UBSan), host, fuzz smoke, QEMU boots"
+	@echo "make check-unit | check-host | check-qemu   one part of it"
+	@echo "make fuzz       run every fuzzer for FUZZ_SECONDS (default 300) each"
+	@echo "make bench      the benchmarks (mkcfs throughput, boot timings and sizes)"
+	@echo "make demo       build a demo OS image and boot it verified under QEMU"
+	@echo "make asan       the developer build with -Werror and ASan+UBSan into build-asan/"
+	@echo "make clean      remove build output (the cache $(CACHE)/ is kept)"
+
+setup $(SETUP_STAMP): tools/setup-deps.sh
+	@tools/setup-deps.sh $(CACHE)
+
+$(B)/lib/%.o: src/lib/%.c $(LIB_HDRS) $(SETUP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libcfs.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%: src/%.c $(B)/libcfs.a $(LIB_HDRS)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)
+
+# The initramfs binary: fully static, size-optimised.
+$(B)/cfsroot: src/cfsroot.c $(LIB_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
+	@mkdir -p $(B)/static
+	$(CC) $(filter-out -O2 -g -fsanitize=%,$(CFLAGS)) -Os -static -Wl,--gc-sections -s \
+		src/cfsroot.c $(LIB_SRCS) -o $@ $(STATIC_LIBS)
+	@if readelf -d $@ | grep -q NEEDED; then echo "$@ is not static" >&2; rm -f $@; exit 1; fi
+
+$(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)
+
+# libFuzzer targets are built with clang from the library sources.
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DCFS_VERSION=\"$(VERSION)\" -Isrc/lib -I$(KMOD_DIR)/include \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $< $(LIB_SRCS) -o $@ $(DYN_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+FUZZ_SECONDS ?= 300
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(CACHE)/corpus/$$n; \
+		echo "== $$n ($(FUZZ_SECONDS)s)"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(B)/fuzz/$$n- $(CACHE)/corpus/$$n tests/fuzz/corpus/$$n || exit 1; done
+
+asan:
+	$(MAKE) B=build-asan SANITIZE=1 WERROR=1 $(addprefix build-asan/,$(PROGS)) $(UNIT_SRCS:tests/unit/%.c=build-asan/tests/%)
+
+check: all $(UNIT_BINS) asan $(FUZZ_BINS)
+	@B=$(B) CACHE=$(CACHE) tests/run-all.sh
+
+check-unit: all $(UNIT_BINS) asan
+	@B=$(B) CACHE=$(CACHE) tests/run-all.sh unit
+
+check-host: all
+	@B=$(B) CACHE=$(CACHE) tests/run-all.sh host
+
+check-qemu: all
+	@B=$(B) CACHE=$(CACHE) tests/run-all.sh qemu
+
+bench: all
+	@for s in tests/bench/*.sh; do B=$(B) CACHE=$(CACHE) bash $$s || exit 1; done
+
+demo: all
+	@B=$(B) CACHE=$(CACHE) tests/qemu/demo.sh
+
+clean:
+	rm -rf $(B) build-asan
