@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* The logger behind log.h: formats one line, hands it to the sink. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
