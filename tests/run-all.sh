@@ -43,8 +43,10 @@ for g in $groups; do
 		for f in "$B"/fuzz/fuzz-*; do
 			[ -x "$f" ] || continue
 			n=$(basename "$f")
+			# New inputs go to a scratch corpus; the seeds in the tree are read only.
+			rm -rf "$logs/$n-corpus"; mkdir -p "$logs/$n-corpus"
 			run_one "$n" "$f" -max_total_time="${FUZZ_SMOKE_SECONDS:-20}" -artifact_prefix="$logs/$n-" \
-				$( [ -d "tests/fuzz/corpus/$n" ] && echo "tests/fuzz/corpus/$n")
+				"$logs/$n-corpus" $( [ -d "tests/fuzz/corpus/$n" ] && echo "tests/fuzz/corpus/$n")
 		done ;;
 	qemu)
 		[ -f tests/qemu/run.sh ] && run_one qemu bash tests/qemu/run.sh ;;

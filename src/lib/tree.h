@@ -70,17 +70,20 @@ void cfs_node_freep(cfs_node **n);
 int cfs_name_valid(const char *name, size_t len);
 
 /* Takes ownership of child on success only. -ENOTDIR parent not a directory, -EEXIST name
- * taken, -EINVAL/-ENAMETOOLONG bad name. O(1) amortised: duplicate detection happens in
+ * taken, -EINVAL/-ENAMETOOLONG bad name, -EBUSY child already in a tree. O(1) amortised: duplicate detection happens in
  * cfs_node_sort_children() for callers that pass `check_dup = false`. */
 int cfs_node_add_child(cfs_node *parent, cfs_node *child, const char *name, bool check_dup);
+/* A linear scan: callers that build big trees keep their own index. */
 cfs_node *cfs_node_lookup_child(const cfs_node *dir, const char *name);
 /* Sorts entries by name (bytewise, as strcmp); -EEXIST if two share a name. Recursive. */
 int cfs_node_sort_children(cfs_node *dir);
 
 int cfs_node_set_payload(cfs_node *n, const char *payload);
+/* -EFBIG above the inline limit (5000 bytes, as upstream). */
 int cfs_node_set_content(cfs_node *n, const void *data, size_t len);
 void cfs_node_set_digest(cfs_node *n, const uint8_t digest[CFS_DIGEST_SIZE]);
-/* Adds or replaces. -EINVAL for an empty key or one without a namespace prefix. */
+/* Adds or replaces. -EINVAL for an empty key or one without a user./trusted./security./
+ * system. prefix; -E2BIG for a value over 65535 bytes. */
 int cfs_node_set_xattr(cfs_node *n, const char *key, const void *value, size_t len);
 const struct cfs_xattr *cfs_node_get_xattr(const cfs_node *n, const char *key);
 /* Makes n a hard link to target: -EPERM if target is a directory, -ELOOP if target is n. */
@@ -104,7 +107,9 @@ struct cfs_write_options {
 };
 
 /* Writes the composefs EROFS image of the tree to fd from offset 0 (fd should be empty).
- * Sorts the tree, may fill priv fields. -EINVAL on a tree the format cannot hold. */
+ * Sorts the tree, may fill priv fields. -EINVAL on a tree the format cannot hold, -EFBIG for
+ * an external file over 2^53 bytes. nlink is computed for directories and recorded as given
+ * for everything else, as upstream does. */
 int cfs_image_write(cfs_node *root, int fd, const struct cfs_write_options *opts);
 
 /* Reads and validates an image (untrusted input: never crashes, -EBADMSG for anything that
