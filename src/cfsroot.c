@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: MIT */
+/* cfsroot: the static initramfs /init that boots a verified composefs root, plus
+ * `cfsroot prepare SYSROOT` for an initramfs that mounted the root device itself (dracut)
+ * and `cfsroot verity enable|measure PATH...` for installers and tests.
+ * This file only sequences the steps and applies the failure policy; the steps live in
+ * src/lib (cmdline, kmod, blockdev, mount, switchroot, console). */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+
+#include "blockdev.h"
+#include "cmdline.h"
+#include "console.h"
+#include "kmod.h"
+#include "log.h"
+#include "mount.h"
+#include "switchroot.h"
+#include "util.h"
+#include "verity.h"
+
+/* In the initramfs: private scratch directories on the rootfs, deleted with it. */
+#define INIT_WORKDIR "/.cfsroot-lower"
+#define INIT_NEWROOT "/.cfsroot-root"
+#define SYSROOT "/sysroot"
+#define DEFAULT_INIT "/sbin/init"
+
+static struct {
+        double start, modules, device, verified, mounted, exec;
+} T;
+
+static double step_start;
+
+/* cfsroot.debug: every step with its duration. */
+static void step_done(const char *what) {
+        double now = cfs_now_ms();
+        log_debug("step %s done in %.3f ms", what, now - step_start);
+        step_start = now;
+}
+
+static void log_timing(void) {
+        log_info("timing: start=%.3f modules=%.3f device=%.3f verified=%.3f mounted=%.3f exec=%.3f", T.start,
+                 T.modules, T.device, T.verified, T.mounted, T.exec);
+}
+
+/* PID 1 must never exit (the kernel panics): the policy ends in halt, poweroff or reboot. */
+_Noreturn static void fail_boot(enum cfsroot_on_failure policy) {
+        static const char *const verb[] = {
+                [CFSROOT_ON_FAILURE_HALT] = "halting",
+                [CFSROOT_ON_FAILURE_POWEROFF] = "powering off",
+                [CFSROOT_ON_FAILURE_REBOOT] = "rebooting",
+        };
+        log_error("boot failed; %s (cfsroot.on_failure=%s)", verb[policy], cfsroot_on_failure_to_string(policy));
+        sync();
+        switch (policy) {
+        case CFSROOT_ON_FAILURE_POWEROFF:
+                reboot(RB_POWER_OFF);
+                break;
+        case CFSROOT_ON_FAILURE_REBOOT:
+                reboot(RB_AUTOBOOT);
+                break;
+        default:
+                reboot(RB_HALT_SYSTEM);
+                break;
+        }
+        for (;;)
+                pause();
+}
+
+static int read_cmdline(char **ret) {
+        char buf[8192];
+        _cleanup_close_ int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "cannot open /proc/cmdline: %m");
+        ssize_t n = loop_read(fd, buf, sizeof buf - 1);
+        if (n < 0)
+                return log_error_errno((int) n, "cannot read /proc/cmdline: %m");
+        buf[n] = '\0';
+        *ret = strdup(buf);
+        return *ret ? 0 : log_error_errno(ENOMEM, "out of memory");
+}
+
+/* Reads and checks the command line. Returns 1 when cfsroot should act, 0 when no cfsroot
+ * key is there, -errno on a bad command line (c->on_failure is what it could parse). */
+static int load_config(struct cfsroot_config *c) {
+        _cleanup_free_ char *cmdline = NULL;
+        char err[1024];
+        bool unverified = false;
+        int r;
+
+        r = read_cmdline(&cmdline);
+        if (r < 0) {
+                *c = (struct cfsroot_config) { .verity_check = -1 };
+                return r;
+        }
+        r = cfsroot_config_parse(cmdline, c, err, sizeof err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err);
+        if (!c->active)
+                return 0;
+        if (c->debug)
+                log_set_max_level(LOG_LEVEL_DEBUG);
+        r = cfsroot_config_check(c, &unverified, err, sizeof err);
+        if (r < 0)
+                return log_error_errno(r, "%s", err);
+        if (unverified)
+                log_warning("booting UNVERIFIED root: no cfsroot.digest= given and cfsroot.verity_check=%d",
+                            c->verity_check);
+        else if (c->verity_check == 0)
+                log_warning("cfsroot.verity_check=0: the image is verified, the files it names are not");
+        return 1;
+}
+
+static void load_module(struct cfs_kmod *k, const char *alias) {
+        int r = cfs_kmod_load(k, alias);
+        if (r < 0)
+                log_debug("no module loaded for %s: %s", alias, strerror(-r));
+}
+
+static void rescan_modaliases(void *userdata) {
+        int n = cfs_kmod_load_modaliases(userdata, "/sys/devices");
+        if (n > 0)
+                log_debug("loaded drivers for %d device aliases", n);
+}
+
+static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k) {
+        _cleanup_free_ char *dev = NULL, *probed = NULL;
+        int r;
+
+        if (!c->root)
+                return log_error_errno(EINVAL, "no root= on the kernel command line: add the device that holds %s (root=UUID=..., root=LABEL=... or root=/dev/...)",
+                                       c->image);
+        if (c->rootdelay > 0) {
+                log_info("waiting %u s (rootdelay=%u)", c->rootdelay, c->rootdelay);
+                sleep(c->rootdelay);
+        }
+        unsigned timeout = c->rootwait ? c->rootwait_sec : CFSROOT_DEFAULT_ROOT_WAIT_SEC;
+        r = cfs_blockdev_wait(c->root, timeout, rescan_modaliases, k, &dev, &probed);
+        if (r < 0)
+                return r;
+        T.device = cfs_now_ms();
+        step_done("device");
+
+        const char *fstype = c->rootfstype ?: probed;
+        if (!fstype)
+                return log_error_errno(EINVAL, "cannot tell the filesystem type of root device %s: add rootfstype=", dev);
+        char alias[128];
+        snprintf(alias, sizeof alias, "fs-%s", fstype);
+        load_module(k, alias);
+
+        if (mkdir(SYSROOT, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "cannot create %s: %m", SYSROOT);
+        if (mount(dev, SYSROOT, fstype, c->rw ? 0 : MS_RDONLY, c->rootflags) < 0)
+                return log_error_errno(errno, "cannot mount root device %s (%s) on %s: %m", dev, fstype, SYSROOT);
+        log_debug("mounted %s (%s) on %s %s", dev, fstype, SYSROOT, c->rw ? "read-write" : "read-only");
+        return 0;
+}
+
+/* Verifies the image on the mounted root device and mounts the composefs root at target. */
+static int mount_composefs(const struct cfsroot_config *c, const char *sysroot, const char *workdir,
+                           const char *target) {
+        _cleanup_close_ int sysroot_fd = open(sysroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (sysroot_fd < 0)
+                return log_error_errno(errno, "cannot open %s: %m", sysroot);
+
+        _cleanup_close_ int image_fd = cfs_image_open_verified(sysroot_fd, c->image, c->have_digest ? c->digest : NULL,
+                                                               c->verity_check);
+        if (image_fd < 0)
+                return image_fd;
+        T.verified = cfs_now_ms();
+        step_done("verify");
+
+        struct cfs_composefs cfs = {
+                .sysroot_fd = sysroot_fd,
+                .basedirs = c->basedirs,
+                .n_basedirs = c->n_basedirs,
+                .verity_check = c->verity_check,
+                .workdir = workdir,
+                .target = target,
+        };
+        int r = cfs_composefs_mount(&cfs, image_fd);
+        if (r < 0)
+                return r;
+        T.mounted = cfs_now_ms();
+        step_done("mount");
+        return cfs_newroot_check(target);
+}
+
+static int make_dir(const char *path) {
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "cannot create %s: %m", path);
+        return 0;
+}
+
+static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
+        _cleanup_(cfs_kmod_freep) struct cfs_kmod *k = NULL;
+        int r;
+
+        r = cfs_kmod_new(NULL, &k);
+        if (r < 0)
+                return log_error_errno(r, "cannot load the module index from /lib/modules: %m");
+        /* Drivers for what is there now; ext4 asks for crc32c only at mount time, and there is
+         * no /sbin/modprobe for the kernel to call. */
+        rescan_modaliases(k);
+        load_module(k, "crypto-crc32c");
+        if (c->rootfstype) {
+                char alias[128];
+                snprintf(alias, sizeof alias, "fs-%s", c->rootfstype);
+                load_module(k, alias);
+        }
+        load_module(k, "erofs");
+        load_module(k, "overlay");
+        load_module(k, "loop");
+        T.modules = cfs_now_ms();
+        step_done("modules");
+
+        r = mount_root_device(c, k);
+        if (r < 0)
+                return r;
+
+        r = make_dir(INIT_WORKDIR);
+        if (r < 0)
+                return r;
+        r = make_dir(INIT_NEWROOT);
+        if (r < 0)
+                return r;
+        r = mount_composefs(c, SYSROOT, INIT_WORKDIR, INIT_NEWROOT);
+        if (r < 0)
+                return r;
+
+        /* Before the point of no return: the new root must have the init we will exec.
+         * Resolved inside the new root, as the exec will be after chroot. */
+        const char *init = c->init ?: DEFAULT_INIT;
+        {
+                _cleanup_close_ int rootfd = open(INIT_NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int initfd = rootfd < 0 ? -errno : cfs_open_in_root(rootfd, init, O_PATH | O_CLOEXEC);
+                if (initfd < 0)
+                        return log_error_errno(initfd, "cannot find init %s in the new root: %m", init);
+        }
+
+        /* MS_MOVE refuses mounts under a shared parent. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return log_error_errno(errno, "cannot make the mounts private: %m");
+        if (mount(SYSROOT, INIT_NEWROOT SYSROOT, NULL, MS_MOVE, NULL) < 0)
+                return log_error_errno(errno, "cannot move %s into the new root: %m", SYSROOT);
+        r = cfs_move_api_mounts(INIT_NEWROOT);
+        if (r < 0)
+                return r;
+
+        log_info("switching root to /sysroot... exec %s", init);
+        r = cfs_switch_root(INIT_NEWROOT);
+        if (r < 0)
+                return r;
+        step_done("switch-root");
+
+        /* init gets what the kernel gave us: our argv[1..] and the environment. */
+        size_t argc = 0;
+        while (argv[argc])
+                argc++;
+        _cleanup_free_ char **nargv = calloc(argc + 1, sizeof(char *));
+        if (!nargv)
+                return log_error_errno(ENOMEM, "out of memory");
+        nargv[0] = (char *) init;
+        for (size_t i = 1; i < argc; i++)
+                nargv[i] = argv[i];
+
+        T.exec = cfs_now_ms();
+        log_timing();
+        execve(init, nargv, envp);
+        return log_error_errno(errno, "cannot execute %s in the new root: %m", init);
+}
+
+static int run_init(char **argv, char **envp) {
+        struct cfsroot_config c;
+        int r;
+
+        T.start = step_start = cfs_now_ms();
+        log_set_prefix("cfsroot");
+        umask(022);
+        r = cfs_mount_api_vfs();
+        if (r >= 0)
+                cfs_console_open();
+
+        if (r >= 0) {
+                r = load_config(&c);
+                if (r == 0) {
+                        log_error("no cfsroot= on the kernel command line: add cfsroot=IMAGE cfsroot.digest=sha256:HEX");
+                        r = -EINVAL;
+                }
+                if (r > 0)
+                        r = boot(&c, argv, envp);
+        } else
+                c = (struct cfsroot_config) { .verity_check = -1 };
+
+        enum cfsroot_on_failure policy = c.on_failure;
+        cfsroot_config_done(&c);
+        if (getpid() == 1)
+                fail_boot(policy);
+        log_error("boot failed (not PID 1: exiting instead of cfsroot.on_failure=%s)", cfsroot_on_failure_to_string(policy));
+        return 1;
+}
+
+static int run_prepare(const char *sysroot) {
+        _cleanup_(cfs_kmod_freep) struct cfs_kmod *k = NULL;
+        struct cfsroot_config c;
+        char workdir[] = "/run/cfsroot-lower.XXXXXX", target[] = "/run/cfsroot-root.XXXXXX";
+        bool have_workdir = false, have_target = false;
+        _cleanup_free_ char *inner = NULL;
+        int r;
+
+        T.start = step_start = cfs_now_ms();
+        r = load_config(&c);
+        if (r <= 0) {
+                if (r == 0)
+                        log_info("no cfsroot= on the kernel command line: nothing to do");
+                cfsroot_config_done(&c);
+                return r < 0 ? 1 : 0;
+        }
+
+        /* The initramfs may have loaded them already, or have them built in. */
+        if (cfs_kmod_new(NULL, &k) >= 0) {
+                load_module(k, "erofs");
+                load_module(k, "overlay");
+                load_module(k, "loop");
+        }
+        T.modules = T.device = cfs_now_ms();
+        step_done("modules");
+
+        r = -EINVAL;
+        if (!mkdtemp(workdir) || !mkdtemp(target)) {
+                r = log_error_errno(errno, "cannot create a directory in /run: %m");
+                goto out;
+        }
+        have_workdir = have_target = true;
+
+        r = mount_composefs(&c, sysroot, workdir, target);
+        if (r < 0)
+                goto out;
+
+        if (asprintf(&inner, "%s%s", target, SYSROOT) < 0) {
+                r = log_error_errno(ENOMEM, "out of memory");
+                goto out;
+        }
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                r = log_error_errno(errno, "cannot make the mounts private: %m");
+                goto out;
+        }
+        if (mount(sysroot, inner, NULL, MS_MOVE, NULL) < 0) {
+                r = log_error_errno(errno, "cannot move %s into the new root: %m", sysroot);
+                goto out;
+        }
+        if (mount(target, sysroot, NULL, MS_MOVE, NULL) < 0) {
+                r = log_error_errno(errno, "cannot move the new root onto %s: %m", sysroot);
+                goto out;
+        }
+        T.exec = cfs_now_ms();
+        log_info("prepared the verified root at %s (the root device is at %s%s)", sysroot, sysroot, SYSROOT);
+        log_timing();
+        r = 0;
+out:
+        if (r < 0 && have_target)
+                (void) umount2(target, MNT_DETACH);
+        if (have_target)
+                (void) rmdir(target);
+        if (have_workdir)
+                (void) rmdir(workdir);
+        cfsroot_config_done(&c);
+        return r < 0 ? 1 : 0;
+}
+
+static int run_verity(int argc, char **argv) {
+        if (argc < 2 || (!streq(argv[0], "enable") && !streq(argv[0], "measure"))) {
+                log_error("usage: cfsroot verity enable|measure PATH...");
+                return 2;
+        }
+        bool enable = streq(argv[0], "enable");
+        int ret = 0;
+
+        for (int i = 1; i < argc; i++) {
+                _cleanup_close_ int fd = open(argv[i], O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                        ret = log_error_errno(errno, "cannot open %s: %m", argv[i]);
+                        continue;
+                }
+                if (enable) {
+                        int r = cfs_verity_enable_fd(fd);
+                        if (r == -EOPNOTSUPP)
+                                ret = log_error_errno(r, "cannot enable fs-verity on %s: its filesystem (or this kernel) has no fs-verity", argv[i]);
+                        else if (r < 0)
+                                ret = log_error_errno(r, "cannot enable fs-verity on %s: %m", argv[i]);
+                        continue;
+                }
+                uint8_t d[CFS_DIGEST_SIZE];
+                char hex[2 * CFS_DIGEST_SIZE + 1];
+                int r = cfs_verity_measure_fd(fd, d);
+                if (r == -ENODATA)
+                        ret = log_error_errno(r, "%s has no fs-verity", argv[i]);
+                else if (r == -EOPNOTSUPP)
+                        ret = log_error_errno(r, "cannot measure %s: its filesystem (or this kernel) has no fs-verity", argv[i]);
+                else if (r < 0)
+                        ret = log_error_errno(r, "cannot measure %s: %m", argv[i]);
+                else {
+                        hex_encode(d, sizeof d, hex);
+                        printf("sha256:%s %s\n", hex, argv[i]);
+                }
+        }
+        if (fflush(stdout) != 0)
+                ret = -EIO;
+        return ret < 0 ? 1 : 0;
+}
+
+static void help(void) {
+        printf("Usage: cfsroot                          (as the initramfs /init)\n"
+               "       cfsroot prepare SYSROOT          verify and mount the composefs root over SYSROOT\n"
+               "       cfsroot verity enable PATH...    enable fs-verity on files\n"
+               "       cfsroot verity measure PATH...   print \"sha256:HEX PATH\" for files with fs-verity\n"
+               "\n"
+               "Boots a composefs image whose fs-verity digest is on the kernel command line:\n"
+               "  cfsroot=IMAGE cfsroot.digest=sha256:HEX [cfsroot.basedir=DIR[:DIR...]]\n"
+               "  [cfsroot.verity_check=0|1|2] [cfsroot.on_failure=halt|poweroff|reboot] [cfsroot.debug]\n"
+               "  root=DEVICE [rootfstype=] [rootflags=] [ro|rw] [rootwait[=SEC]] [rootdelay=SEC] [init=]\n"
+               "Without rootwait the root device gets %d s to appear.\n"
+               "\n"
+               "  -h --help     show this help\n"
+               "  -V --version  show the version\n",
+               CFSROOT_DEFAULT_ROOT_WAIT_SEC);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && streq(s + a - b, suffix);
+}
+
+int main(int argc, char **argv, char **envp) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        int opt;
+
+        log_set_prefix("cfsroot");
+        /* As /init the kernel passes its leftover arguments: never parse them as options. */
+        if (getpid() == 1 || (argc > 0 && ends_with(argv[0], "init")))
+                return run_init(argv, envp);
+
+        while ((opt = getopt_long(argc, argv, "+hV", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("cfsroot %s\n", CFS_VERSION);
+                        return 0;
+                default:
+                        return 2;
+                }
+
+        if (optind >= argc) {
+                log_error("missing command: prepare or verity (see --help)");
+                return 2;
+        }
+        const char *cmd = argv[optind];
+        if (streq(cmd, "prepare")) {
+                if (argc - optind != 2) {
+                        log_error("usage: cfsroot prepare SYSROOT");
+                        return 2;
+                }
+                return run_prepare(argv[optind + 1]);
+        }
+        if (streq(cmd, "verity"))
+                return run_verity(argc - optind - 1, argv + optind + 1);
+        log_error("unknown command '%s' (see --help)", cmd);
+        return 2;
+}

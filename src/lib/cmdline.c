@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernel command line -> struct cfsroot_config. A pure function over a string, so it can be
+ * unit-tested and fuzzed: the command line decides whether a root is verified, so every
+ * cfsroot.* key is strict (no unknown keys, no silently conflicting repeats). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cmdline.h"
+#include "util.h"
+
+#define MAX_SECONDS 86400u
+
+/* The cfsroot keys, by their normalised name ('-' written as '_'). */
+enum cfs_key {
+        KEY_IMAGE,
+        KEY_DIGEST,
+        KEY_BASEDIR,
+        KEY_VERITY_CHECK,
+        KEY_ON_FAILURE,
+        KEY_DEBUG,
+        _KEY_MAX,
+};
+
+static const char *const key_names[_KEY_MAX] = {
+        [KEY_IMAGE] = "cfsroot",
+        [KEY_DIGEST] = "cfsroot.digest",
+        [KEY_BASEDIR] = "cfsroot.basedir",
+        [KEY_VERITY_CHECK] = "cfsroot.verity_check",
+        [KEY_ON_FAILURE] = "cfsroot.on_failure",
+        [KEY_DEBUG] = "cfsroot.debug",
+};
+
+struct parse_state {
+        struct cfsroot_config *c;
+        char *seen[_KEY_MAX]; /* first raw value of each cfsroot key ("" when bare) */
+        char *err;
+        size_t errlen;
+};
+
+_printf_(2, 3) static int fail(struct parse_state *s, const char *fmt, ...) {
+        if (s->err && s->errlen > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(s->err, s->errlen, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+/* The kernel's isspace() for the command line: the C locale's set. */
+static bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* One argument, exactly like lib/cmdline.c next_arg(): modifies args in place. */
+static char *next_arg(char *args, char **ret_param, char **ret_val) {
+        size_t i, equals = 0;
+        bool in_quote = false, quoted = false;
+
+        if (*args == '"') {
+                args++;
+                in_quote = quoted = true;
+        }
+        for (i = 0; args[i]; i++) {
+                if (is_space(args[i]) && !in_quote)
+                        break;
+                if (equals == 0 && args[i] == '=')
+                        equals = i;
+                if (args[i] == '"')
+                        in_quote = !in_quote;
+        }
+
+        *ret_param = args;
+        if (equals == 0)
+                *ret_val = NULL;
+        else {
+                args[equals] = '\0';
+                *ret_val = args + equals + 1;
+                if (**ret_val == '"') {
+                        (*ret_val)++;
+                        if (args[i - 1] == '"')
+                                args[i - 1] = '\0';
+                }
+        }
+        if (quoted && i > 0 && args[i - 1] == '"')
+                args[i - 1] = '\0';
+
+        if (args[i]) {
+                args[i] = '\0';
+                args += i + 1;
+        } else
+                args += i;
+        while (is_space(*args))
+                args++;
+        return args;
+}
+
+static bool is_hex(char c) { return isxdigit((unsigned char) c); }
+
+/* Digest forms: 64 hex digits in either case, optionally prefixed "sha256:". */
+static int parse_digest(struct parse_state *s, const char *v, uint8_t ret[CFS_DIGEST_SIZE]) {
+        const char *hex = v, *colon = strchr(v, ':');
+
+        if (colon) {
+                if ((size_t) (colon - v) == 6 && strncasecmp(v, "sha256", 6) == 0)
+                        hex = colon + 1;
+                else
+                        return fail(s, "invalid cfsroot.digest=%s: unknown digest prefix '%.*s'", v,
+                                    (int) MIN((size_t) (colon - v) + 1, 64u), v);
+        }
+        for (const char *p = hex; *p; p++)
+                if (!is_hex(*p))
+                        return fail(s, "invalid cfsroot.digest=%s: non-hex character", v);
+        if (strlen(hex) != 2 * CFS_DIGEST_SIZE)
+                return fail(s, "invalid cfsroot.digest=%s: expected 64 hex digits", v);
+        CHECK(hex_decode(hex, 2 * CFS_DIGEST_SIZE, ret, CFS_DIGEST_SIZE) == 0);
+        return 0;
+}
+
+/* Decimal seconds, as the kernel's rootwait=/rootdelay= take them. */
+static int parse_seconds(const char *v, unsigned *ret) {
+        unsigned n = 0;
+        if (!v || !*v)
+                return -EINVAL;
+        for (const char *p = v; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                n = n * 10 + (unsigned) (*p - '0');
+                if (n > MAX_SECONDS)
+                        return -ERANGE;
+        }
+        *ret = n;
+        return 0;
+}
+
+static bool is_absolute_path(const char *p) { return p[0] == '/'; }
+
+static int set_basedirs(struct parse_state *s, const char *v) {
+        struct cfsroot_config *c = s->c;
+        size_t n = 1;
+
+        for (const char *p = v; *p; p++)
+                if (*p == ':')
+                        n++;
+        char **dirs = calloc(n + 1, sizeof(char *));
+        if (!dirs)
+                return -ENOMEM;
+
+        size_t k = 0;
+        for (const char *p = v;;) {
+                const char *end = strchrnul(p, ':');
+                if (end == p || *p != '/') {
+                        for (size_t j = 0; j < k; j++)
+                                free(dirs[j]);
+                        free(dirs);
+                        return fail(s, "invalid cfsroot.basedir=%s: expected absolute directories separated by ':'", v);
+                }
+                dirs[k] = strndup(p, (size_t) (end - p));
+                if (!dirs[k]) {
+                        for (size_t j = 0; j < k; j++)
+                                free(dirs[j]);
+                        free(dirs);
+                        return -ENOMEM;
+                }
+                k++;
+                if (!*end)
+                        break;
+                p = end + 1;
+        }
+        c->basedirs = dirs;
+        c->n_basedirs = k;
+        return 0;
+}
+
+/* Applies one cfsroot key. The first occurrence sets the value; a repeat must mean the
+ * same thing (compared after decoding for the digest) or it is an error. */
+static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
+        struct cfsroot_config *c = s->c;
+        const char *v = raw ?: "";
+        int r;
+
+        s->c->active = true;
+        switch (k) {
+        case KEY_IMAGE:
+                if (!is_absolute_path(v))
+                        return fail(s, "invalid cfsroot=%s: expected the absolute path of the image on the root device", v);
+                break;
+        case KEY_DIGEST: {
+                uint8_t d[CFS_DIGEST_SIZE];
+                r = parse_digest(s, v, d);
+                if (r < 0)
+                        return r;
+                if (s->seen[k]) {
+                        if (memcmp(d, c->digest, sizeof d) != 0)
+                                return fail(s, "conflicting values for %s: '%s' and '%s'", key_names[k], s->seen[k], v);
+                        return 0;
+                }
+                memcpy(c->digest, d, sizeof d);
+                c->have_digest = true;
+                break;
+        }
+        case KEY_BASEDIR:
+                break; /* validated below, on first occurrence */
+        case KEY_VERITY_CHECK:
+                if (strlen(v) != 1 || v[0] < '0' || v[0] > '2')
+                        return fail(s, "invalid cfsroot.verity_check=%s: expected 0, 1 or 2", v);
+                break;
+        case KEY_ON_FAILURE:
+                if (!streq(v, "halt") && !streq(v, "poweroff") && !streq(v, "reboot"))
+                        return fail(s, "invalid cfsroot.on_failure=%s: expected halt, poweroff or reboot", v);
+                break;
+        case KEY_DEBUG:
+                if (raw && !streq(v, "0") && !streq(v, "1"))
+                        return fail(s, "invalid cfsroot.debug=%s: expected cfsroot.debug, cfsroot.debug=0 or cfsroot.debug=1", v);
+                v = raw && streq(v, "0") ? "0" : "1"; /* bare and "1" are the same */
+                break;
+        default:
+                CHECK(false);
+        }
+
+        if (s->seen[k]) {
+                if (!streq(s->seen[k], v))
+                        return fail(s, "conflicting values for %s: '%s' and '%s'", key_names[k], s->seen[k], v);
+                return 0;
+        }
+        s->seen[k] = strdup(v);
+        if (!s->seen[k])
+                return -ENOMEM;
+
+        switch (k) {
+        case KEY_IMAGE:
+                c->image = strdup(v);
+                if (!c->image)
+                        return -ENOMEM;
+                break;
+        case KEY_BASEDIR:
+                return set_basedirs(s, v);
+        case KEY_VERITY_CHECK:
+                c->verity_check = v[0] - '0';
+                break;
+        case KEY_ON_FAILURE:
+                c->on_failure = streq(v, "halt") ? CFSROOT_ON_FAILURE_HALT
+                        : streq(v, "poweroff") ? CFSROOT_ON_FAILURE_POWEROFF
+                                                 : CFSROOT_ON_FAILURE_REBOOT;
+                break;
+        case KEY_DEBUG:
+                c->debug = streq(v, "1");
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+static int replace_string(char **field, const char *v) {
+        char *n = strdup(v);
+        if (!n)
+                return -ENOMEM;
+        free(*field);
+        *field = n;
+        return 0;
+}
+
+static int apply(struct parse_state *s, char *key, const char *val) {
+        struct cfsroot_config *c = s->c;
+        unsigned n = 0;
+
+        /* The kernel treats '-' and '_' in parameter names as the same character. */
+        for (char *p = key; *p; p++)
+                if (*p == '-')
+                        *p = '_';
+
+        if (streq(key, "cfsroot"))
+                return set_cfs_key(s, KEY_IMAGE, val);
+        if (strncmp(key, "cfsroot.", 8) == 0) {
+                for (size_t k = 0; k < _KEY_MAX; k++)
+                        if (streq(key, key_names[k]))
+                                return set_cfs_key(s, (enum cfs_key) k, val);
+                c->active = true;
+                return fail(s, "unknown option %s", key);
+        }
+
+        /* The kernel's own keys: last one wins, malformed numbers are refused. */
+        if (streq(key, "root") && val)
+                return replace_string(&c->root, val);
+        if (streq(key, "rootfstype") && val)
+                return replace_string(&c->rootfstype, val);
+        if (streq(key, "rootflags") && val)
+                return replace_string(&c->rootflags, val);
+        if (streq(key, "init") && val)
+                return replace_string(&c->init, val);
+        if (streq(key, "ro") && !val) {
+                c->rw = false;
+                return 0;
+        }
+        if (streq(key, "rw") && !val) {
+                c->rw = true;
+                return 0;
+        }
+        if (streq(key, "rootwait")) {
+                if (val && parse_seconds(val, &n) < 0)
+                        return fail(s, "invalid rootwait=%s: expected a number of seconds", val);
+                c->rootwait = true;
+                c->rootwait_sec = val ? n : 0;
+                return 0;
+        }
+        if (streq(key, "rootdelay") && val) {
+                if (parse_seconds(val, &n) < 0)
+                        return fail(s, "invalid rootdelay=%s: expected a number of seconds", val);
+                c->rootdelay = n;
+                return 0;
+        }
+        return 0;
+}
+
+int cfsroot_config_parse(const char *cmdline, struct cfsroot_config *ret, char *err, size_t errlen) {
+        struct parse_state s = { .c = ret, .err = err, .errlen = errlen };
+        int r = 0;
+
+        *ret = (struct cfsroot_config) { .verity_check = -1, .on_failure = CFSROOT_ON_FAILURE_HALT };
+        if (err && errlen > 0)
+                err[0] = '\0';
+
+        _cleanup_free_ char *buf = strdup(cmdline);
+        if (!buf)
+                return -ENOMEM;
+
+        char *args = buf;
+        while (is_space(*args))
+                args++;
+        while (*args) {
+                char *param, *val;
+                args = next_arg(args, &param, &val);
+                if (!val && streq(param, "--"))
+                        break; /* the rest belongs to init */
+                r = apply(&s, param, val);
+                if (r < 0)
+                        break;
+        }
+
+        for (size_t k = 0; k < _KEY_MAX; k++)
+                free(s.seen[k]);
+        if (r == -ENOMEM)
+                fail(&s, "out of memory");
+        return r;
+}
+
+int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *err, size_t errlen) {
+        struct parse_state s = { .c = c, .err = err, .errlen = errlen };
+
+        if (!c->image)
+                return fail(&s, "no cfsroot= on the kernel command line: add cfsroot=IMAGE cfsroot.digest=sha256:HEX");
+        if (!c->have_digest && c->verity_check != 0 && c->verity_check != 1)
+                return fail(&s, "no cfsroot.digest= given: refusing to boot an unverified root (add cfsroot.digest=, or cfsroot.verity_check=0|1 to accept an unverified root)");
+        if (c->verity_check < 0)
+                c->verity_check = 2;
+        if (!c->basedirs) {
+                char **dirs = calloc(2, sizeof(char *));
+                if (!dirs)
+                        return -ENOMEM;
+                dirs[0] = strdup(CFSROOT_DEFAULT_BASEDIR);
+                if (!dirs[0]) {
+                        free(dirs);
+                        return -ENOMEM;
+                }
+                c->basedirs = dirs;
+                c->n_basedirs = 1;
+        }
+        if (ret_unverified)
+                *ret_unverified = !c->have_digest;
+        return 0;
+}
+
+void cfsroot_config_done(struct cfsroot_config *c) {
+        free(c->image);
+        for (size_t i = 0; i < c->n_basedirs; i++)
+                free(c->basedirs[i]);
+        free(c->basedirs);
+        free(c->root);
+        free(c->rootfstype);
+        free(c->rootflags);
+        free(c->init);
+        *c = (struct cfsroot_config) { .verity_check = -1 };
+}
+
+const char *cfsroot_on_failure_to_string(enum cfsroot_on_failure f) {
+        switch (f) {
+        case CFSROOT_ON_FAILURE_POWEROFF:
+                return "poweroff";
+        case CFSROOT_ON_FAILURE_REBOOT:
+                return "reboot";
+        default:
+                return "halt";
+        }
+}
+
+const char *cfsroot_verity_mode(int verity_check) {
+        switch (verity_check) {
+        case 0:
+                return "off";
+        case 1:
+                return "on";
+        default:
+                return "require";
+        }
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The kernel command line contract of cfsroot: a pure parser from a string to a
+ * struct cfsroot_config, plus the rules that decide whether a parsed config may boot.
+ * Nothing here touches the system; errors come back as -errno plus a message. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verity.h"
+
+enum cfsroot_on_failure {
+        CFSROOT_ON_FAILURE_HALT,
+        CFSROOT_ON_FAILURE_POWEROFF,
+        CFSROOT_ON_FAILURE_REBOOT,
+};
+
+/* Without rootwait the root device gets this long to appear (drivers are loaded by us,
+ * from modaliases, and probe asynchronously; the kernel itself would not wait at all). */
+#define CFSROOT_DEFAULT_ROOT_WAIT_SEC 10
+#define CFSROOT_DEFAULT_BASEDIR "/cfs/objects"
+
+struct cfsroot_config {
+        /* cfsroot.* keys */
+        bool active;         /* cfsroot= or any cfsroot.* key seen */
+        char *image;         /* cfsroot=PATH, absolute path on the root device */
+        bool have_digest;
+        uint8_t digest[CFS_DIGEST_SIZE];
+        char **basedirs;     /* NULL-terminated; default { CFSROOT_DEFAULT_BASEDIR } */
+        size_t n_basedirs;
+        int verity_check;    /* 0, 1, 2; -1 when not given */
+        enum cfsroot_on_failure on_failure;
+        bool debug;
+
+        /* standard kernel keys (last one wins, as in the kernel) */
+        char *root;          /* root= */
+        char *rootfstype;    /* rootfstype= */
+        char *rootflags;     /* rootflags= */
+        bool rw;             /* "rw" given after any "ro" */
+        bool rootwait;       /* rootwait or rootwait=N */
+        unsigned rootwait_sec; /* rootwait=N; 0 means wait forever */
+        unsigned rootdelay;  /* rootdelay=N seconds */
+        char *init;          /* init= */
+};
+
+/* Parses a whole command line (e.g. the content of /proc/cmdline) with the kernel's
+ * next_arg() rules: whitespace separates, double quotes group and are removed around the
+ * value, "--" ends the kernel's arguments, '-' and '_' are equal in key names.
+ * Every cfsroot.* key is validated here; a repeated cfsroot key with a different value is
+ * an error, an unknown cfsroot.* key is an error.
+ * On success returns 0 and fills *ret (free with cfsroot_config_done()). On failure returns
+ * -EINVAL and writes a one-line reason without the program prefix to err (errlen bytes,
+ * may be NULL); *ret then holds everything parsed before the error (on_failure in
+ * particular) and must still be freed. */
+int cfsroot_config_parse(const char *cmdline, struct cfsroot_config *ret, char *err, size_t errlen);
+
+/* The activation rules, for a config with active set: cfsroot= is required; without a
+ * digest, refuse unless verity_check is explicitly 0 or 1; fills in the defaults
+ * (verity_check 2, default basedir). Returns 0 (and sets *ret_unverified when the root will
+ * not be verified) or -EINVAL with a reason in err. */
+int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *err, size_t errlen);
+
+void cfsroot_config_done(struct cfsroot_config *c);
+
+const char *cfsroot_on_failure_to_string(enum cfsroot_on_failure f);
+
+/* Overlayfs mount option values for verity_check 0/1/2. */
+const char *cfsroot_verity_mode(int verity_check);

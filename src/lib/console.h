@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* The log sink of cfsroot as PID 1: every message goes to /dev/kmsg with its level, and
+ * straight to /dev/console when the kernel would not print it there itself (quiet, or
+ * /dev/kmsg rate limiting), so the console shows each line exactly once. */
+#pragma once
+
+/* Call after /dev, /proc are mounted. Turns /dev/kmsg rate limiting off
+ * (kernel.printk_devkmsg=on) unless the command line locked it. Installs the sink. */
+void cfs_console_open(void);
+void cfs_console_close(void);

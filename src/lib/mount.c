@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: MIT */
+/* The mounts cfsroot makes: API filesystems, the verified EROFS image from an open fd, and
+ * the composefs overlay. Options go one per fsconfig() call; the legacy mount(2) fallback
+ * escapes every path, so a basedir containing "," or "verity=off" cannot add an option. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "mount.h"
+#include "uapi/mount.h"
+#include "util.h"
+
+_Static_assert(sizeof(struct cfs_loop_config) == 304, "struct loop_config layout");
+_Static_assert(sizeof(struct cfs_open_how) == 24, "struct open_how layout");
+
+/* The fs context log holds messages like "e overlayfs: ..."; keep the last one. */
+static void read_fc_log(int fsfd, char *kmsg, size_t kmsglen) {
+        char buf[512];
+
+        for (;;) {
+                ssize_t n = read(fsfd, buf, sizeof buf - 1);
+                if (n <= 0)
+                        break;
+                buf[n] = '\0';
+                if (n > 0 && buf[n - 1] == '\n')
+                        buf[n - 1] = '\0';
+                log_debug("kernel: %s", buf);
+                if (kmsg && kmsglen > 0)
+                        snprintf(kmsg, kmsglen, "%s", n > 2 && buf[1] == ' ' ? buf + 2 : buf);
+        }
+}
+
+int cfs_fsmount(const char *fstype, const char *source, const struct cfs_fs_option *opts, size_t n_opts,
+                bool rdonly, const char **ret_failed_key, char *kmsg, size_t kmsglen) {
+        const char *failed = NULL;
+        int r;
+
+        if (kmsg && kmsglen > 0)
+                kmsg[0] = '\0';
+        if (ret_failed_key)
+                *ret_failed_key = NULL;
+
+        _cleanup_close_ int fs = cfs_sys_fsopen(fstype, CFS_FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return -errno;
+
+        if (source && cfs_sys_fsconfig(fs, CFS_FSCONFIG_SET_STRING, "source", source, 0) < 0) {
+                r = -errno;
+                failed = "source";
+                goto fail;
+        }
+        /* MOUNT_ATTR_RDONLY only makes the mount read-only; "ro" makes the superblock so,
+         * which a read-only block device (our loop device) needs to be opened at all. */
+        if (rdonly && cfs_sys_fsconfig(fs, CFS_FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) {
+                r = -errno;
+                failed = "ro";
+                goto fail;
+        }
+        for (size_t i = 0; i < n_opts; i++) {
+                int k = opts[i].value ? cfs_sys_fsconfig(fs, CFS_FSCONFIG_SET_STRING, opts[i].key, opts[i].value, 0)
+                                      : cfs_sys_fsconfig(fs, CFS_FSCONFIG_SET_FLAG, opts[i].key, NULL, 0);
+                if (k < 0) {
+                        r = -errno;
+                        failed = opts[i].key;
+                        goto fail;
+                }
+        }
+        if (cfs_sys_fsconfig(fs, CFS_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        int m = cfs_sys_fsmount(fs, CFS_FSMOUNT_CLOEXEC, rdonly ? CFS_MOUNT_ATTR_RDONLY : 0);
+        if (m < 0) {
+                r = -errno;
+                goto fail;
+        }
+        return m;
+
+fail:
+        read_fc_log(fs, kmsg, kmsglen);
+        if (ret_failed_key)
+                *ret_failed_key = failed;
+        return r;
+}
+
+int cfs_move_mount_fd(int mntfd, const char *target) {
+        if (cfs_sys_move_mount(mntfd, "", AT_FDCWD, target, CFS_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return -errno;
+        return 0;
+}
+
+/* A directory is a mount point when it lives on another device than its parent. */
+static bool is_mount_point(const char *path) {
+        struct stat st, parent;
+        _cleanup_free_ char *up = NULL;
+
+        if (asprintf(&up, "%s/..", path) < 0)
+                return false;
+        if (stat(path, &st) < 0 || stat(up, &parent) < 0)
+                return false;
+        return st.st_dev != parent.st_dev || st.st_ino == parent.st_ino;
+}
+
+int cfs_mount_api_vfs(void) {
+        static const struct {
+                const char *what, *where, *type, *data;
+                unsigned long flags;
+        } table[] = {
+                { "proc", "/proc", "proc", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+                { "sysfs", "/sys", "sysfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC },
+                { "devtmpfs", "/dev", "devtmpfs", "mode=0755", MS_NOSUID },
+                { "tmpfs", "/run", "tmpfs", "mode=0755", MS_NOSUID | MS_NODEV },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                if (mkdir(table[i].where, 0755) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "cannot create %s: %m", table[i].where);
+                if (is_mount_point(table[i].where))
+                        continue;
+                if (mount(table[i].what, table[i].where, table[i].type, table[i].flags, table[i].data) < 0)
+                        return log_error_errno(errno, "cannot mount %s on %s: %m", table[i].type, table[i].where);
+        }
+        return 0;
+}
+
+int cfs_open_in_root(int rootfd, const char *path, int flags) {
+        struct cfs_open_how how = {
+                .flags = (uint64_t) (unsigned) flags,
+                .resolve = CFS_RESOLVE_IN_ROOT | CFS_RESOLVE_NO_MAGICLINKS,
+        };
+
+        int fd = cfs_sys_openat2(rootfd, path, &how);
+        if (fd >= 0)
+                return fd;
+        if (errno != ENOSYS)
+                return -errno;
+        /* Before 5.6: relative to the root, symlinks in the middle resolve as they may. */
+        while (*path == '/')
+                path++;
+        fd = openat(rootfd, *path ? path : ".", flags);
+        return fd < 0 ? -errno : fd;
+}
+
+int cfs_image_open_verified(int sysroot_fd, const char *image, const uint8_t *digest, int verity_check) {
+        struct stat st;
+        int r;
+
+        _cleanup_close_ int fd = cfs_open_in_root(sysroot_fd, image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return log_error_errno(fd, "cannot open image %s on the root device: %m", image);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "cannot stat image %s: %m", image);
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(EINVAL, "image %s is not a regular file", image);
+
+        if (!digest)
+                return TAKE_FD(fd);
+
+        uint8_t got[CFS_DIGEST_SIZE];
+        char want_hex[2 * CFS_DIGEST_SIZE + 1], got_hex[2 * CFS_DIGEST_SIZE + 1];
+
+        r = cfs_verity_measure_fd(fd, got);
+        if (r == -EOPNOTSUPP && verity_check == 2)
+                return log_error_errno(r, "this kernel cannot enforce cfsroot.verity_check=2: the root filesystem has no fs-verity");
+        if (r == -ENODATA || r == -EOPNOTSUPP)
+                return log_error_errno(r, "image %s has no fs-verity: cannot verify it", image);
+        if (r == -EBADMSG)
+                return log_error_errno(r, "image %s has an fs-verity digest that is not SHA-256: cannot verify it", image);
+        if (r < 0)
+                return log_error_errno(r, "cannot measure the fs-verity digest of image %s: %m", image);
+
+        hex_encode(digest, CFS_DIGEST_SIZE, want_hex);
+        hex_encode(got, CFS_DIGEST_SIZE, got_hex);
+        if (memcmp_ct(got, digest, CFS_DIGEST_SIZE) != 0)
+                return log_error_errno(EBADMSG, "digest mismatch for %s: expected sha256:%s, got sha256:%s", image,
+                                       want_hex, got_hex);
+        log_info("verified %s (sha256:%s)", image, got_hex);
+        return TAKE_FD(fd);
+}
+
+/* A read-only loop device bound to the open image: the path is never looked up again. */
+static int loop_attach(int image_fd, char *ret_dev, size_t devlen) {
+        _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (ctl < 0)
+                return -errno;
+
+        for (unsigned attempt = 0; attempt < 16; attempt++) {
+                int n = ioctl(ctl, CFS_LOOP_CTL_GET_FREE);
+                if (n < 0)
+                        return -errno;
+                char dev[32];
+                snprintf(dev, sizeof dev, "/dev/loop%d", n);
+                _cleanup_close_ int lfd = open(dev, O_RDWR | O_CLOEXEC);
+                if (lfd < 0)
+                        return -errno;
+                struct cfs_loop_config cfg = {
+                        .fd = (uint32_t) image_fd,
+                        .info.lo_flags = CFS_LO_FLAGS_READ_ONLY | CFS_LO_FLAGS_AUTOCLEAR,
+                };
+                if (ioctl(lfd, CFS_LOOP_CONFIGURE, &cfg) < 0) {
+                        if (errno == EBUSY)
+                                continue; /* somebody else took it: ask again */
+                        return -errno;
+                }
+                snprintf(ret_dev, devlen, "%s", dev);
+                return TAKE_FD(lfd);
+        }
+        return -EBUSY;
+}
+
+int cfs_erofs_mount_fd(int image_fd) {
+        char src[64], kmsg[256];
+
+        snprintf(src, sizeof src, "/proc/self/fd/%d", image_fd);
+        int m = cfs_fsmount("erofs", src, NULL, 0, true, NULL, kmsg, sizeof kmsg);
+        if (m >= 0)
+                return m;
+        if (m == -ENOSYS || m == -ENODEV)
+                return m;
+        /* Without CONFIG_EROFS_FS_BACKED_BY_FILE the source must be a block device. */
+        log_debug("file-backed EROFS mount failed (%s), using a loop device", kmsg[0] ? kmsg : strerror(-m));
+
+        char dev[32];
+        _cleanup_close_ int lfd = loop_attach(image_fd, dev, sizeof dev);
+        if (lfd < 0)
+                return lfd;
+        /* The mount keeps the device open; autoclear detaches it once unmounted. */
+        return cfs_fsmount("erofs", dev, NULL, 0, true, NULL, NULL, 0);
+}
+
+char *cfs_ovl_escape_path(const char *path) {
+        size_t n = 0;
+        for (const char *p = path; *p; p++)
+                n += (*p == ',' || *p == ':' || *p == '\\') ? 2 : 1;
+        char *out = malloc(n + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (const char *p = path; *p; p++) {
+                if (*p == ',' || *p == ':' || *p == '\\')
+                        *o++ = '\\';
+                *o++ = *p;
+        }
+        *o = '\0';
+        return out;
+}
+
+/* Appends to a malloc'd string; frees it and returns NULL on failure. */
+static char *append(char *s, const char *a, const char *b) {
+        char *n = NULL;
+        if (!s)
+                return NULL;
+        if (asprintf(&n, "%s%s%s", s, a, b ?: "") < 0)
+                n = NULL;
+        free(s);
+        return n;
+}
+
+char *cfs_ovl_legacy_options(const char *lower, char *const *datadirs, size_t n_datadirs,
+                             const char *verity_mode) {
+        _cleanup_free_ char *l = cfs_ovl_escape_path(lower);
+        if (!l)
+                return NULL;
+        char *s = strdup("lowerdir=");
+        s = append(s, l, NULL);
+        for (size_t i = 0; i < n_datadirs; i++) {
+                _cleanup_free_ char *d = cfs_ovl_escape_path(datadirs[i]);
+                if (!d) {
+                        free(s);
+                        return NULL;
+                }
+                s = append(s, "::", d);
+        }
+        s = append(s, ",metacopy=on,redirect_dir=on", NULL);
+        if (verity_mode)
+                s = append(s, ",verity=", verity_mode);
+        return s;
+}
+
+const char *cfs_ovl_verity_option(int verity_check) {
+        switch (verity_check) {
+        case 1:
+                return "on";
+        case 2:
+                return "require";
+        default:
+                return NULL;
+        }
+}
+
+size_t cfs_ovl_fs_options(const char *lower, char *const *datadirs, size_t n_datadirs, const char *verity_mode,
+                          struct cfs_fs_option *ret) {
+        size_t k = 0;
+
+        ret[k++] = (struct cfs_fs_option) { "lowerdir+", lower };
+        for (size_t i = 0; i < n_datadirs; i++)
+                ret[k++] = (struct cfs_fs_option) { "datadir+", datadirs[i] };
+        ret[k++] = (struct cfs_fs_option) { "metacopy", "on" };
+        ret[k++] = (struct cfs_fs_option) { "redirect_dir", "on" };
+        if (verity_mode)
+                ret[k++] = (struct cfs_fs_option) { "verity", verity_mode };
+        return k;
+}
+
+static int overlay_legacy(const char *target, const char *lower, char *const *datadirs, size_t n,
+                          const char *verity_mode) {
+        _cleanup_free_ char *opts = cfs_ovl_legacy_options(lower, datadirs, n, verity_mode);
+        if (!opts)
+                return -ENOMEM;
+        if (mount("composefs", target, "overlay", MS_RDONLY, opts) < 0)
+                return -errno;
+        return 0;
+}
+
+static int overlay_mount(const char *target, const char *lower, char *const *datadirs, size_t n,
+                         const char *verity_mode, char *kmsg, size_t kmsglen) {
+        _cleanup_free_ struct cfs_fs_option *opts = calloc(n + 4, sizeof(struct cfs_fs_option));
+        const char *failed;
+        int r;
+
+        if (!opts)
+                return -ENOMEM;
+        size_t k = cfs_ovl_fs_options(lower, datadirs, n, verity_mode, opts);
+
+        _cleanup_close_ int m = cfs_fsmount("overlay", "composefs", opts, k, true, &failed, kmsg, kmsglen);
+        if (m >= 0) {
+                r = cfs_move_mount_fd(m, target);
+                return r;
+        }
+        /* lowerdir+/datadir+ exist since 6.8; older kernels (or a legacy fs context, which
+         * accepts every key and fails at create) get the escaped option string. */
+        if (m != -EINVAL && m != -ENOSYS)
+                return m;
+        log_debug("new mount API for overlayfs failed at '%s' (%s), trying mount(2)", failed ?: "create",
+                  kmsg && kmsg[0] ? kmsg : strerror(-m));
+        return overlay_legacy(target, lower, datadirs, n, verity_mode);
+}
+
+/* Called when the composefs overlay was refused: find the missing feature by mounting the
+ * smallest overlays that need it, each on the (still empty) target. */
+static const char *diagnose_overlay(const char *target, const char *lower, char *const *datadirs,
+                                    int verity_check) {
+        if (verity_check > 0) {
+                int r = overlay_legacy(target, lower, NULL, 0, "require");
+                if (r == -EINVAL)
+                        return "overlayfs has no 'verity=' option (Linux 6.6+ needed)";
+                if (r == 0)
+                        (void) umount2(target, MNT_DETACH);
+        }
+        int r = overlay_legacy(target, lower, datadirs, 1, NULL);
+        if (r == -EINVAL)
+                return "no data-only lower layers (Linux 6.5+ needed)";
+        if (r == 0)
+                (void) umount2(target, MNT_DETACH);
+        return NULL;
+}
+
+int cfs_composefs_mount(const struct cfs_composefs *c, int image_fd) {
+        size_t n = c->n_basedirs;
+        char kmsg[256] = "";
+        _cleanup_close_ int erofs = -EBADF;
+        int r;
+
+        if (n == 0)
+                return log_error_errno(EINVAL, "no basedir given");
+        _cleanup_free_ int *fds = calloc(n, sizeof(int));
+        _cleanup_free_ char **paths = calloc(n, sizeof(char *));
+        _cleanup_free_ char *bufs = calloc(n, PATH_MAX);
+        if (!fds || !paths || !bufs)
+                return log_error_errno(ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+                fds[i] = -EBADF;
+
+        /* Each basedir is resolved inside the root device (a symlink cannot lead out of it)
+         * and handed to overlayfs as the path the kernel reports for that open directory:
+         * the same directory, spelled so that mountinfo stays readable (and still valid
+         * after the switch, as /sysroot/...). Nothing else runs in the initramfs that could
+         * swap it in between; the fd's magic link is the fallback. */
+        for (size_t i = 0; i < n; i++) {
+                fds[i] = cfs_open_in_root(c->sysroot_fd, c->basedirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fds[i] < 0) {
+                        r = log_error_errno(fds[i], "basedir %s not found on the root device: %m", c->basedirs[i]);
+                        goto out;
+                }
+                char link[64];
+                paths[i] = bufs + (size_t) PATH_MAX * i;
+                snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
+                ssize_t k = readlink(link, paths[i], PATH_MAX - 1);
+                if (k > 0 && paths[i][0] == '/' && !memchr(paths[i], '\n', (size_t) k))
+                        paths[i][k] = '\0';
+                else
+                        snprintf(paths[i], PATH_MAX, "%s", link);
+        }
+
+        erofs = cfs_erofs_mount_fd(image_fd);
+        if (erofs < 0) {
+                r = log_error_errno(erofs, "cannot mount the composefs image as EROFS: %m");
+                goto out;
+        }
+        /* overlayfs (before 6.15) only takes layers attached in our mount namespace. */
+        r = cfs_move_mount_fd(erofs, c->workdir);
+        if (r < 0) {
+                log_error_errno(r, "cannot attach the EROFS image at %s: %m", c->workdir);
+                goto out;
+        }
+
+        const char *mode = cfs_ovl_verity_option(c->verity_check);
+        r = overlay_mount(c->target, c->workdir, paths, n, mode, kmsg, sizeof kmsg);
+        if (r == -EINVAL) {
+                const char *missing = diagnose_overlay(c->target, c->workdir, paths, c->verity_check);
+                if (missing)
+                        log_error_errno(r, "this kernel cannot enforce cfsroot.verity_check=%d: %s", c->verity_check,
+                                        missing);
+                else
+                        log_error_errno(r, "cannot mount the composefs overlay on %s: %m%s%s%s", c->target,
+                                        kmsg[0] ? " (kernel: " : "", kmsg, kmsg[0] ? ")" : "");
+        } else if (r < 0)
+                log_error_errno(r, "cannot mount the composefs overlay on %s: %m%s%s%s", c->target,
+                                kmsg[0] ? " (kernel: " : "", kmsg, kmsg[0] ? ")" : "");
+
+        /* The overlay holds its own private clone of the layer; the attached copy goes. */
+        (void) umount2(c->workdir, MNT_DETACH);
+out:
+        for (size_t i = 0; i < n; i++)
+                safe_close(fds[i]);
+        return r;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* Mounting: the new mount API (one fsconfig call per option, so no path can inject an
+ * option) with a legacy mount(2) fallback, the verified composefs image as an EROFS lower
+ * layer from an already-open fd, the overlayfs on top, and the kernel capability probing
+ * that explains why a verity-enforcing mount is impossible. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verity.h"
+
+/* One fsconfig() call: value NULL sets a flag. */
+struct cfs_fs_option {
+        const char *key;
+        const char *value;
+};
+
+/* fsopen(fstype) + fsconfig(source, options...) + create + fsmount: returns a detached
+ * mount fd (read-only when rdonly) or -errno. *ret_failed_key (optional) names the option
+ * the kernel refused (NULL when it was fsopen, create or fsmount); kmsg (optional, kmsglen
+ * bytes) receives the last message of the kernel's fs context log. */
+int cfs_fsmount(const char *fstype, const char *source, const struct cfs_fs_option *opts, size_t n_opts,
+                bool rdonly, const char **ret_failed_key, char *kmsg, size_t kmsglen);
+
+/* Attaches a detached mount fd at target. */
+int cfs_move_mount_fd(int mntfd, const char *target);
+
+/* Mounts /proc, /sys, /dev (devtmpfs) and /run (tmpfs) for an initramfs /init; an
+ * already mounted one is fine. */
+int cfs_mount_api_vfs(void);
+
+/* Opens path resolved inside the directory dirfd as if it were "/" (openat2
+ * RESOLVE_IN_ROOT, falling back to openat on kernels without openat2). */
+int cfs_open_in_root(int rootfd, const char *path, int flags);
+
+/* Opens the image (no symlink followed at the last component), checks it is a regular
+ * file and, when digest is given, measures it with FS_IOC_MEASURE_VERITY and compares in
+ * constant time. Logs the catalogue messages (verified / digest mismatch / no fs-verity /
+ * cannot open). Returns the open fd or -errno (-EBADMSG mismatch, -ENODATA no fs-verity,
+ * -EOPNOTSUPP no fs-verity on this filesystem). */
+int cfs_image_open_verified(int sysroot_fd, const char *image, const uint8_t *digest, int verity_check);
+
+/* Mounts EROFS from the open image fd (file-backed mount through /proc/self/fd, else a
+ * read-only autoclear loop device configured from the fd) and returns a detached mount fd. */
+int cfs_erofs_mount_fd(int image_fd);
+
+struct cfs_composefs {
+        int sysroot_fd;          /* the root device's mount */
+        char *const *basedirs;   /* paths on the root device */
+        size_t n_basedirs;
+        int verity_check;        /* 0, 1, 2 */
+        const char *workdir;     /* a private empty dir for the EROFS layer while mounting */
+        const char *target;      /* where the composefs root gets mounted */
+};
+
+/* Mounts the composefs root from the verified image fd at c->target: EROFS lower layer,
+ * each basedir a data-only layer, metacopy=on, redirect_dir=on, verity=MODE, read-only.
+ * Logs what failed, including a missing kernel capability. */
+int cfs_composefs_mount(const struct cfs_composefs *c, int image_fd);
+
+/* The overlayfs verity= value for cfsroot.verity_check: "on" (1), "require" (2), NULL for 0:
+ * verity=off is the overlayfs default, and leaving it out keeps verity_check=0 mountable
+ * on kernels that do not know the option. */
+const char *cfs_ovl_verity_option(int verity_check);
+
+/* The new-API options of a composefs overlay, one fsconfig() call each, in order:
+ * lowerdir+=LOWER, datadir+=DIR for each, metacopy=on, redirect_dir=on[, verity=MODE].
+ * ret must have room for n_datadirs + 4 entries; returns the count. */
+size_t cfs_ovl_fs_options(const char *lower, char *const *datadirs, size_t n_datadirs, const char *verity_mode,
+                          struct cfs_fs_option *ret);
+
+/* Escapes a path for a legacy overlayfs option string: ',' (option separator), ':' (layer
+ * separator) and '\\' get a backslash, so no path can inject an option or a layer.
+ * Returns a malloc'd string or NULL on allocation failure. */
+char *cfs_ovl_escape_path(const char *path);
+
+/* The legacy mount(2) data string for a composefs overlay:
+ * "lowerdir=LOWER::DATA1::DATA2,metacopy=on,redirect_dir=on[,verity=MODE]" with every path
+ * escaped. verity_mode NULL leaves the option out. Returns NULL on allocation failure. */
+char *cfs_ovl_legacy_options(const char *lower, char *const *datadirs, size_t n_datadirs,
+                             const char *verity_mode);
