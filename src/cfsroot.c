@@ -28,7 +28,7 @@
 #define DEFAULT_INIT "/sbin/init"
 
 static struct {
-        double start, modules, device, verified, mounted, exec;
+        double start, modules, device, rootfs, verified, mounted, exec;
 } T;
 
 static double step_start;
@@ -41,8 +41,8 @@ static void step_done(const char *what) {
 }
 
 static void log_timing(void) {
-        log_info("timing: start=%.3f modules=%.3f device=%.3f verified=%.3f mounted=%.3f exec=%.3f", T.start,
-                 T.modules, T.device, T.verified, T.mounted, T.exec);
+        log_info("timing: start=%.3f modules=%.3f device=%.3f rootfs=%.3f verified=%.3f mounted=%.3f exec=%.3f",
+                 T.start, T.modules, T.device, T.rootfs, T.verified, T.mounted, T.exec);
 }
 
 /* PID 1 must never exit (the kernel panics): the policy ends in halt, poweroff or reboot. */
@@ -155,6 +155,8 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
         if (mount(dev, SYSROOT, fstype, c->rw ? 0 : MS_RDONLY, c->rootflags) < 0)
                 return log_error_errno(errno, "cannot mount root device %s (%s) on %s: %m", dev, fstype, SYSROOT);
         log_debug("mounted %s (%s) on %s %s", dev, fstype, SYSROOT, c->rw ? "read-write" : "read-only");
+        T.rootfs = cfs_now_ms();
+        step_done("rootfs");
         return 0;
 }
 
@@ -325,7 +327,7 @@ static int run_prepare(const char *sysroot) {
                 load_module(k, "overlay");
                 load_module(k, "loop");
         }
-        T.modules = T.device = cfs_now_ms();
+        T.modules = T.device = T.rootfs = cfs_now_ms();
         step_done("modules");
 
         r = -EINVAL;

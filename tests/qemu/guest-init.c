@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/* The test OS's /sbin/init for the QEMU boot suite: a static program that reports what the
+ * booted root looks like on the console ("CFSTEST: ..." lines the harness greps), acts on
+ * cfstest.* keys of the kernel command line, then syncs and powers off so QEMU ends.
+ *
+ *   cfstest.install         enable fs-verity on every regular file under /sysroot/cfs
+ *                           (the install boot; the physical root must be mounted rw), except
+ *                           under /sysroot/cfs/plain*, kept without verity on purpose
+ *   cfstest.measure=PATH    print the fs-verity digest the kernel reports for PATH
+ *   cfstest.sha256=PATH     print the SHA-256 of PATH's bytes as read through this root
+ *   cfstest.read=PATH       read PATH to the end: "CFSTEST: read PATH: OK" or ": EIO" (errno name)
+ *
+ * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
+ *
+ * Each key may repeat. Written for the test guest only: no dependencies beyond libc. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fsverity.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/klog.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+        char buf[4096];
+        va_list ap;
+        int n;
+
+        n = snprintf(buf, sizeof buf, "CFSTEST: ");
+        va_start(ap, fmt);
+        vsnprintf(buf + n, sizeof buf - n, fmt, ap);
+        va_end(ap);
+        /* stdout is the console; unbuffered single writes keep lines whole between kernel
+         * messages that land on the same serial port. */
+        strncat(buf, "\n", sizeof buf - strlen(buf) - 1);
+        (void) !write(STDOUT_FILENO, buf, strlen(buf));
+}
+
+static bool streq_dot(const char *n) {
+        return strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
+}
+
+static const char *errname(int e) {
+        const char *n = strerrorname_np(e);
+        return n ? n : "unknown error";
+}
+
+/* ---- SHA-256 (FIPS 180-4), small and slow; fine for a few hundred KB in a test guest. */
+struct sha256 {
+        uint32_t h[8];
+        uint8_t buf[64];
+        size_t used;
+        uint64_t total;
+};
+
+static const uint32_t K[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(struct sha256 *s, const uint8_t *p) {
+        uint32_t w[64], a, b, c, d, e, f, g, h;
+
+        for (int i = 0; i < 16; i++)
+                w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 |
+                       (uint32_t) p[4 * i + 2] << 8 | p[4 * i + 3];
+        for (int i = 16; i < 64; i++) {
+                uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+                uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+                w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3];
+        e = s->h[4]; f = s->h[5]; g = s->h[6]; h = s->h[7];
+        for (int i = 0; i < 64; i++) {
+                uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+                uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+                h = g; g = f; f = e; e = d + t1;
+                d = c; c = b; b = a; a = t1 + t2;
+        }
+        s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d;
+        s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
+}
+
+static void sha256_init(struct sha256 *s) {
+        static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+        memcpy(s->h, iv, sizeof iv);
+        s->used = 0;
+        s->total = 0;
+}
+
+static void sha256_update(struct sha256 *s, const uint8_t *p, size_t n) {
+        s->total += n;
+        while (n > 0) {
+                size_t k = 64 - s->used < n ? 64 - s->used : n;
+                memcpy(s->buf + s->used, p, k);
+                s->used += k;
+                p += k;
+                n -= k;
+                if (s->used == 64) {
+                        sha256_block(s, s->buf);
+                        s->used = 0;
+                }
+        }
+}
+
+static void sha256_final(struct sha256 *s, char hex[65]) {
+        uint64_t bits = s->total * 8;
+        uint8_t pad = 0x80, zero = 0, len[8];
+
+        sha256_update(s, &pad, 1);
+        while (s->used != 56)
+                sha256_update(s, &zero, 1);
+        for (int i = 0; i < 8; i++)
+                len[i] = (uint8_t) (bits >> (56 - 8 * i));
+        sha256_update(s, len, 8);
+        for (int i = 0; i < 8; i++)
+                sprintf(hex + 8 * i, "%08x", s->h[i]);
+}
+
+/* Reads PATH to the end, hashing it. Returns 0 or -errno (EIO is what fs-verity gives). */
+static int hash_file(const char *path, char hex[65]) {
+        static uint8_t buf[65536];
+        struct sha256 s;
+        int fd, r = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        sha256_init(&s);
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                if (n == 0)
+                        break;
+                sha256_update(&s, buf, (size_t) n);
+        }
+        close(fd);
+        if (r == 0)
+                sha256_final(&s, hex);
+        return r;
+}
+
+/* ---- install: fs-verity on every file of the store and the images. */
+static int enable_verity(const char *path) {
+        struct fsverity_enable_arg arg = {
+                .version = 1,
+                .hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
+                .block_size = 4096,
+        };
+        int fd, r = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0 && errno != EEXIST)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+static void install_tree(const char *dir, unsigned *n_ok, unsigned *n_fail) {
+        struct dirent *de;
+        DIR *d;
+
+        d = opendir(dir);
+        if (!d) {
+                say("install: cannot open %s: %s", dir, errname(errno));
+                (*n_fail)++;
+                return;
+        }
+        while ((de = readdir(d))) {
+                char p[4096];
+                struct stat st;
+
+                if (streq_dot(de->d_name))
+                        continue;
+                snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+                if (lstat(p, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        /* plain* dirs hold deliberately unprotected copies for the suite. */
+                        if (strcmp(dir, "/sysroot/cfs") == 0 && strncmp(de->d_name, "plain", 5) == 0)
+                                continue;
+                        install_tree(p, n_ok, n_fail);
+                } else if (S_ISREG(st.st_mode)) {
+                        int r = enable_verity(p);
+                        if (r < 0) {
+                                say("install: enabling fs-verity on %s failed: %s", p, errname(-r));
+                                (*n_fail)++;
+                        } else
+                                (*n_ok)++;
+                }
+        }
+        closedir(d);
+}
+
+static void measure(const char *path) {
+        struct {
+                struct fsverity_digest d;
+                uint8_t buf[64];
+        } m = { .d.digest_size = 64 };
+        char hex[129];
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                say("measure %s: %s", path, errname(errno));
+                return;
+        }
+        if (ioctl(fd, FS_IOC_MEASURE_VERITY, &m.d) < 0) {
+                say("measure %s: %s", path, errname(errno));
+                close(fd);
+                return;
+        }
+        close(fd);
+        for (unsigned i = 0; i < m.d.digest_size && i < 64; i++)
+                sprintf(hex + 2 * i, "%02x", m.d.digest[i]);
+        say("measure %s: sha256:%s", path, hex);
+}
+
+static void list_dir(const char *label, const char *dir) {
+        char line[2048] = "";
+        struct dirent *de;
+        DIR *d;
+        int n = 0;
+        char *names[256];
+
+        d = opendir(dir);
+        if (!d) {
+                say("%s: cannot list %s: %s", label, dir, errname(errno));
+                return;
+        }
+        while ((de = readdir(d)) && n < 256)
+                if (!streq_dot(de->d_name))
+                        names[n++] = strdup(de->d_name);
+        closedir(d);
+        /* readdir order is not stable between filesystems: sort for the log. */
+        for (int i = 0; i < n; i++)
+                for (int j = i + 1; j < n; j++)
+                        if (strcmp(names[j], names[i]) < 0) {
+                                char *t = names[i];
+                                names[i] = names[j];
+                                names[j] = t;
+                        }
+        for (int i = 0; i < n; i++) {
+                if (strlen(line) + strlen(names[i]) + 2 < sizeof line) {
+                        strcat(line, " ");
+                        strcat(line, names[i]);
+                }
+                free(names[i]);
+        }
+        say("%s:%s", label, line);
+}
+
+/* The filesystem type mounted at PATH, from /proc/self/mountinfo (last mount wins). */
+static void print_mount(const char *path) {
+        char line[4096], found[300] = "none";
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+
+        if (!f)
+                return;
+        while (fgets(line, sizeof line, f)) {
+                char mp[2048], opts[1024], fstype[256], src[1024];
+                /* id parent maj:min root mountpoint options [optional...] - fstype source superopts */
+                char *dash = strstr(line, " - ");
+                if (!dash || sscanf(line, "%*s %*s %*s %*s %2047s %1023s", mp, opts) != 2)
+                        continue;
+                if (sscanf(dash + 3, "%255s %1023s", fstype, src) != 2)
+                        continue;
+                if (strcmp(mp, path) == 0)
+                        snprintf(found, sizeof found, "%s %s", fstype, strncmp(opts, "ro", 2) == 0 &&
+                                 (opts[2] == ',' || opts[2] == 0) ? "ro" : "rw");
+        }
+        fclose(f);
+        say("mount %s: %s", path, found);
+}
+
+/* Kernel messages about verity or overlayfs, echoed so the log shows them even when the
+ * console loglevel hides them. */
+static void print_klog(void) {
+        int n = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+        char *buf, *line, *save = NULL;
+
+        if (n <= 0)
+                return;
+        buf = malloc((size_t) n + 1);
+        if (!buf)
+                return;
+        n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, n);
+        if (n > 0) {
+                buf[n] = 0;
+                for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        if (strstr(line, "fs-verity") || strstr(line, "CORRUPTED") || strstr(line, "overlayfs:"))
+                                say("klog: %s", line);
+        }
+        free(buf);
+}
+
+int main(int argc, char **argv) {
+        static char cmdline[8192];
+        char *tok, *save = NULL;
+        bool install = false;
+        ssize_t n;
+        int fd;
+
+        /* Outside a guest (not PID 1) only hash files: a self-test of the SHA-256 code, and
+         * never a power-off of the machine running the suite. */
+        if (getpid() != 1) {
+                for (int i = 1; i < argc; i++) {
+                        char hex[65];
+                        int r = hash_file(argv[i], hex);
+                        printf("%s  %s\n", r < 0 ? errname(-r) : hex, argv[i]);
+                }
+                return 0;
+        }
+
+        say("init started (pid %d)", (int) getpid());
+        /* cfsroot moves /proc and friends into the new root; mount them if something didn't. */
+        if (access("/proc/cmdline", R_OK) < 0)
+                (void) mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+
+        fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+        n = fd >= 0 ? read(fd, cmdline, sizeof cmdline - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (n < 0) {
+                say("cannot read /proc/cmdline: %s", errname(errno));
+                n = 0;
+        }
+        cmdline[n] = 0;
+
+        print_mount("/");
+        print_mount("/sysroot");
+        list_dir("sysroot", "/sysroot");
+        list_dir("root", "/");
+        for (int i = 1; i < argc; i++)
+                say("argv[%d]=%s", i, argv[i]);
+
+        /* Two passes: install first, so the checks below see the finished store. */
+        for (tok = strtok_r(cmdline, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
+                if (strcmp(tok, "cfstest.install") == 0)
+                        install = true;
+        }
+        if (install) {
+                unsigned ok = 0, failed = 0;
+                install_tree("/sysroot/cfs", &ok, &failed);
+                sync();
+                say("install: fs-verity enabled on %u files, %u failures", ok, failed);
+        }
+
+        /* strtok_r wrote NULs: walk the buffer token by token instead of re-splitting. */
+        for (char *p = cmdline; p < cmdline + n; p += strlen(p) + 1) {
+                if (!*p)
+                        continue;
+                if (strncmp(p, "cfstest.measure=", 16) == 0)
+                        measure(p + 16);
+                else if (strncmp(p, "cfstest.sha256=", 15) == 0) {
+                        char hex[65];
+                        int r = hash_file(p + 15, hex);
+                        if (r < 0)
+                                say("sha256 %s: %s", p + 15, errname(-r));
+                        else
+                                say("sha256 %s: %s", p + 15, hex);
+                } else if (strncmp(p, "cfstest.read=", 13) == 0) {
+                        char hex[65];
+                        int r = hash_file(p + 13, hex);
+                        say("read %s: %s", p + 13, r < 0 ? errname(-r) : "OK");
+                }
+        }
+        print_klog();
+
+        sync();
+        /* Leave the physical root clean: a journal left for recovery would make every later
+         * boot of this disk replay it (and skew the timings). */
+        if (mount(NULL, "/sysroot", NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0 && errno != EINVAL)
+                say("remounting /sysroot read-only failed: %s", errname(errno));
+        say("done");
+        reboot(RB_POWER_OFF);
+        say("poweroff failed: %s", errname(errno));
+        for (;;)
+                pause();
+}
