@@ -18,7 +18,7 @@ PKGS=(
 	libblkid-dev libssl-dev liblzma-dev zlib1g-dev
 	autoconf automake libtool dpkg-dev
 	# tests
-	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip
+	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
 	qemu-system-x86 qemu-utils util-linux kmod file
 )
 

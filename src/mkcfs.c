@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/* mkcfs: build a composefs image from a directory tree (optionally filling an object store)
+ * or from a composefs dump file. The image appears under its final name only when complete
+ * and on disk; on failure nothing is left behind and an existing image is untouched. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "scan.h"
+#include "store.h"
+#include "tree.h"
+#include "util.h"
+#include "verity.h"
+
+struct args {
+        const char *source, *image;
+        const char *store;
+        const char *cmdline_path;
+        bool from_dump, enable_verity, print_digest, one_file_system, verbose;
+        unsigned threads;
+        struct cfs_write_options wopts;
+};
+
+static void help(void) {
+        printf("Usage: mkcfs [OPTIONS] DIR IMAGE\n"
+               "       mkcfs [OPTIONS] --from-dump FILE IMAGE\n"
+               "Build a composefs image (EROFS metadata + overlayfs xattrs) from a directory\n"
+               "tree or from a composefs dump file ('-' reads stdin).\n\n"
+               "  --store DIR           copy file contents into the object store DIR/xx/yyyy...\n"
+               "  --enable-verity       enable fs-verity on the store objects and the image\n"
+               "  --print-digest        print the image's fs-verity digest (hex)\n"
+               "  --print-cmdline=PATH  print the kernel command line for the image at PATH\n"
+               "  --from-dump           the source is a dump file, not a directory\n"
+               "  --min-version N       lowest composefs format version to use (default 0)\n"
+               "  --max-version N       highest composefs format version to use (default 1)\n"
+               "  --one-file-system     do not descend into directories on other filesystems\n"
+               "  --threads N           worker threads (default: one per CPU; output is the same)\n"
+               "  -v, --verbose         report what was done\n"
+               "  -h, --help            show this help\n"
+               "      --version         show the version\n");
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0' || *s == '-' || v > max)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+/* 0 to go on, 1 for a clean exit (--help), -EINVAL for a usage error (already reported). */
+static int parse_args(int argc, char **argv, struct args *a) {
+        enum {
+                ARG_STORE = 0x100,
+                ARG_ENABLE_VERITY,
+                ARG_PRINT_DIGEST,
+                ARG_PRINT_CMDLINE,
+                ARG_FROM_DUMP,
+                ARG_MIN_VERSION,
+                ARG_MAX_VERSION,
+                ARG_ONE_FS,
+                ARG_THREADS,
+                ARG_VERSION,
+        };
+        static const struct option options[] = {
+                { "store", required_argument, NULL, ARG_STORE },
+                { "enable-verity", no_argument, NULL, ARG_ENABLE_VERITY },
+                { "print-digest", no_argument, NULL, ARG_PRINT_DIGEST },
+                { "print-cmdline", required_argument, NULL, ARG_PRINT_CMDLINE },
+                { "from-dump", no_argument, NULL, ARG_FROM_DUMP },
+                { "min-version", required_argument, NULL, ARG_MIN_VERSION },
+                { "max-version", required_argument, NULL, ARG_MAX_VERSION },
+                { "one-file-system", no_argument, NULL, ARG_ONE_FS },
+                { "threads", required_argument, NULL, ARG_THREADS },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        bool min_set = false, max_set = false;
+        int c;
+
+        a->wopts = (struct cfs_write_options) { .min_version = 0, .max_version = 1 };
+        while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_STORE:
+                        a->store = optarg;
+                        break;
+                case ARG_ENABLE_VERITY:
+                        a->enable_verity = true;
+                        break;
+                case ARG_PRINT_DIGEST:
+                        a->print_digest = true;
+                        break;
+                case ARG_PRINT_CMDLINE:
+                        if (optarg[0] != '/' || strpbrk(optarg, " \t\n\"")) {
+                                log_error("--print-cmdline needs an absolute path without spaces or quotes: '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        a->cmdline_path = optarg;
+                        break;
+                case ARG_FROM_DUMP:
+                        a->from_dump = true;
+                        break;
+                case ARG_MIN_VERSION:
+                case ARG_MAX_VERSION: {
+                        unsigned v;
+                        if (parse_uint(optarg, 1, &v) < 0) {
+                                log_error("Invalid format version '%s' (0 or 1)", optarg);
+                                return -EINVAL;
+                        }
+                        if (c == ARG_MIN_VERSION) {
+                                a->wopts.min_version = v;
+                                min_set = true;
+                        } else {
+                                a->wopts.max_version = v;
+                                max_set = true;
+                        }
+                        break;
+                }
+                case ARG_ONE_FS:
+                        a->one_file_system = true;
+                        break;
+                case ARG_THREADS:
+                        if (parse_uint(optarg, 64, &a->threads) < 0 || a->threads == 0) {
+                                log_error("Invalid thread count '%s' (1..64)", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'v':
+                        a->verbose = true;
+                        break;
+                case 'h':
+                        help();
+                        return 1;
+                case ARG_VERSION:
+                        printf("mkcfs " CFS_VERSION "\n");
+                        return 1;
+                default:
+                        log_error("Try 'mkcfs --help'.");
+                        return -EINVAL;
+                }
+
+        /* One bound given: the other follows it rather than contradicting it. */
+        if (min_set && !max_set && a->wopts.max_version < a->wopts.min_version)
+                a->wopts.max_version = a->wopts.min_version;
+        if (max_set && !min_set && a->wopts.min_version > a->wopts.max_version)
+                a->wopts.min_version = a->wopts.max_version;
+        if (a->wopts.min_version > a->wopts.max_version) {
+                log_error("--min-version %u is above --max-version %u", a->wopts.min_version, a->wopts.max_version);
+                return -EINVAL;
+        }
+        if (argc - optind != 2) {
+                log_error("Expected %s and IMAGE, got %d argument(s). Try 'mkcfs --help'.",
+                          a->from_dump ? "FILE" : "DIR", argc - optind);
+                return -EINVAL;
+        }
+        a->source = argv[optind];
+        a->image = argv[optind + 1];
+        if (!*a->source || !*a->image) {
+                log_error("Empty path given");
+                return -EINVAL;
+        }
+        if (a->from_dump && a->store) {
+                log_error("--store needs a source directory: a dump file carries no file contents");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int load_dump(const char *path, cfs_node **ret_root) {
+        _cleanup_fclose_ FILE *f = NULL;
+        struct cfs_parse_error err = {};
+        FILE *in = stdin;
+        int r;
+
+        if (!streq(path, "-")) {
+                f = fopen(path, "re");
+                if (!f)
+                        return log_error_errno(-errno, "Failed to open dump file '%s': %m", path);
+                in = f;
+        }
+        r = cfs_dump_parse(in, ret_root, &err);
+        if (r < 0) {
+                if (err.msg[0] == '\0')
+                        snprintf(err.msg, sizeof err.msg, "%s", strerror(-r));
+                if (err.line > 0)
+                        return log_error_errno(r, "%s:%u: %s", path, err.line, err.msg);
+                return log_error_errno(r, "%s: %s", path, err.msg);
+        }
+        return 0;
+}
+
+/* A temporary file next to the image (same filesystem, so rename() is atomic). */
+struct tmpfile {
+        char *path;
+        int fd;
+};
+
+static void tmpfile_done(struct tmpfile *t) {
+        safe_close(t->fd);
+        if (t->path) {
+                (void) unlink(t->path);
+                free(t->path);
+        }
+}
+
+static int tmpfile_create(const char *image, struct tmpfile *ret) {
+        _cleanup_free_ char *a = strdup(image), *b = strdup(image);
+        if (!a || !b)
+                return -ENOMEM;
+        char *path;
+        if (asprintf(&path, "%s/.%s.tmp-XXXXXX", dirname(a), basename(b)) < 0)
+                return -ENOMEM;
+        int fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                free(path);
+                return r;
+        }
+        *ret = (struct tmpfile) { .path = path, .fd = fd };
+        return 0;
+}
+
+static int fsync_parent_dir(const char *path) {
+        _cleanup_free_ char *a = strdup(path);
+        if (!a)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(dirname(a), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int write_image(const struct args *a, cfs_node *root, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
+        _cleanup_(tmpfile_done) struct tmpfile t = { .fd = -EBADF };
+        struct stat st;
+        int r;
+
+        if (stat(a->image, &st) == 0 && S_ISDIR(st.st_mode))
+                return log_error_errno(-EISDIR, "'%s' is a directory, expected an image file name", a->image);
+
+        r = tmpfile_create(a->image, &t);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create a temporary file next to '%s': %m", a->image);
+
+        r = cfs_image_write(root, t.fd, &a->wopts);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the image '%s': %m", a->image);
+
+        /* mkostemp() makes 0600; an image is not secret. */
+        mode_t um = umask(0);
+        umask(um);
+        if (fchmod(t.fd, 0644 & ~um) < 0)
+                return log_error_errno(-errno, "Failed to set the mode of '%s': %m", t.path);
+        if (fsync(t.fd) < 0)
+                return log_error_errno(-errno, "Failed to write '%s': %m", t.path);
+        r = cfs_verity_digest_fd(t.fd, ret_digest);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read back '%s': %m", t.path);
+        if (close(TAKE_FD(t.fd)) < 0)
+                return log_error_errno(-errno, "Failed to write '%s': %m", t.path);
+
+        if (a->enable_verity) {
+                /* fs-verity wants a read-only fd and no writers left. */
+                _cleanup_close_ int fd = open(t.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return log_error_errno(-errno, "Failed to open '%s': %m", t.path);
+                r = cfs_verity_enable_fd(fd);
+                if (r == -EOPNOTSUPP) {
+                        char buf[16];
+                        return log_error_errno(r, "Cannot enable fs-verity on the image '%s': the filesystem (%s) or the kernel does not support it "
+                                               "(for ext4: mkfs/tune2fs -O verity, 4096-byte blocks)",
+                                               a->image, cfs_fs_name(fd, buf));
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to enable fs-verity on the image '%s': %m", a->image);
+                /* The kernel's digest must be the one we will print and put on a command line. */
+                uint8_t measured[CFS_DIGEST_SIZE];
+                r = cfs_verity_measure_fd(fd, measured);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to measure the image '%s': %m", a->image);
+                if (memcmp(measured, ret_digest, CFS_DIGEST_SIZE) != 0)
+                        return log_error_errno(-EBADMSG, "The kernel's fs-verity digest of '%s' differs from ours", a->image);
+        }
+
+        if (rename(t.path, a->image) < 0)
+                return log_error_errno(-errno, "Failed to move the image into place as '%s': %m", a->image);
+        free(t.path);
+        t.path = NULL; /* renamed: nothing to remove any more */
+        r = fsync_parent_dir(a->image);
+        if (r < 0)
+                return log_error_errno(r, "Failed to flush the directory of '%s': %m", a->image);
+        return 0;
+}
+
+static double now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static int run(const struct args *a) {
+        _cleanup_node_ cfs_node *root = NULL;
+        uint8_t digest[CFS_DIGEST_SIZE];
+        double t0 = now(), t1, t2;
+        int r;
+
+        if (a->from_dump)
+                r = load_dump(a->source, &root);
+        else {
+                struct cfs_scan_options so = { .n_threads = a->threads, .one_file_system = a->one_file_system };
+                r = cfs_scan(a->source, &so, &root);
+        }
+        if (r < 0)
+                return r;
+        t1 = now();
+        if (a->verbose)
+                log_info("read '%s' in %.3f s", a->source, t1 - t0);
+
+        /* Objects first: once the image is in place, everything it refers to is on disk. */
+        if (a->store) {
+                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity };
+                struct cfs_store_stats stats;
+                r = cfs_store_fill(a->store, a->source, root, &so, &stats);
+                if (r < 0)
+                        return r;
+                if (a->verbose)
+                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes) in %.3f s", a->store,
+                                stats.n_objects, stats.n_new, stats.new_bytes, now() - t1);
+        }
+
+        t2 = now();
+        r = write_image(a, root, digest);
+        if (r < 0)
+                return r;
+        if (a->verbose)
+                log_info("wrote '%s' in %.3f s", a->image, now() - t2);
+
+        char hex[CFS_DIGEST_SIZE * 2 + 1];
+        hex_encode(digest, CFS_DIGEST_SIZE, hex);
+        if (a->print_digest)
+                printf("%s\n", hex);
+        if (a->cmdline_path)
+                printf("cfsroot=%s cfsroot.digest=sha256:%s\n", a->cmdline_path, hex);
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return log_error_errno(-EIO, "Failed to write to standard output");
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct args a = {};
+        int r;
+
+        log_set_prefix("mkcfs");
+        r = parse_args(argc, argv, &a);
+        if (r != 0)
+                return r > 0 ? EXIT_SUCCESS : 2;
+        return run(&a) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
