@@ -13,8 +13,8 @@
  * its own metadata and xattrs but without entries, as tar --one-file-system would. Hard
  * links are keyed on (st_dev, st_ino), so crossing filesystems never merges inodes.
  *
- * Files larger than CFS_SCAN_FAST_DIGEST_MAX are read around their holes (SEEK_DATA/
- * SEEK_HOLE) and hashed with a Merkle builder that takes runs of zeros by length, so a
+ * Files larger than CFS_VERITY_SMALL_MAX are read around their holes (SEEK_DATA/
+ * SEEK_HOLE) and hashed with cfs_verity_update_zeros() for the holes, so a
  * 10 GiB sparse file costs microseconds and never fills the page cache with zeros.
  * A file whose size differs from what statx said when it is read is an error (-ESTALE):
  * the image must describe one consistent content per file.
@@ -74,7 +74,7 @@ struct scan_ctx {
 /* Per-thread scratch, allocated once per worker instead of once per file. */
 struct worker {
         struct scan_ctx *ctx;
-        uint8_t *buf; /* CFS_SCAN_FAST_DIGEST_MAX + 1 bytes */
+        uint8_t *buf; /* CFS_VERITY_SMALL_MAX + 1 bytes */
         char *xlist;  /* XATTR_LIST_MAX_BYTES */
         uint8_t *xval; /* XATTR_VALUE_MAX_BYTES */
         struct link_cand *links;
@@ -91,242 +91,12 @@ void cfs_object_path(const uint8_t digest[CFS_DIGEST_SIZE], char out[CFS_OBJECT_
         memcpy(out + 3, hex + 2, CFS_DIGEST_SIZE * 2 - 2 + 1);
 }
 
-/* A file of at most 128 blocks has a Merkle tree of one level (or none), so its digest
- * needs no streaming context: hash the blocks, hash the block of hashes, hash the
- * descriptor. test-verity checks this against the general implementation. */
-void cfs_scan_digest_small(const void *data, size_t n, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
-        uint8_t hashes[CFS_VERITY_BLOCK_SIZE];
-        const uint8_t *p = data;
-        size_t nblocks = (n + CFS_VERITY_BLOCK_SIZE - 1) / CFS_VERITY_BLOCK_SIZE;
-        struct cfs_fsverity_descriptor d = {
-                .version = 1,
-                .hash_algorithm = CFS_FSVERITY_HASH_ALG_SHA256,
-                .log_blocksize = 12,
-                .data_size = htole64((uint64_t) n),
-        };
-
-        CHECK(n <= CFS_SCAN_FAST_DIGEST_MAX);
-        for (size_t i = 0; i < nblocks; i++) {
-                size_t off = i * CFS_VERITY_BLOCK_SIZE, len = MIN(n - off, (size_t) CFS_VERITY_BLOCK_SIZE);
-                if (len == CFS_VERITY_BLOCK_SIZE)
-                        SHA256(p + off, len, hashes + i * CFS_DIGEST_SIZE);
-                else {
-                        uint8_t block[CFS_VERITY_BLOCK_SIZE] = { 0 };
-                        memcpy(block, p + off, len);
-                        SHA256(block, sizeof block, hashes + i * CFS_DIGEST_SIZE);
-                }
-        }
-        if (nblocks == 1)
-                memcpy(d.root_hash, hashes, CFS_DIGEST_SIZE);
-        else if (nblocks > 1) {
-                memset(hashes + nblocks * CFS_DIGEST_SIZE, 0, sizeof hashes - nblocks * CFS_DIGEST_SIZE);
-                SHA256(hashes, sizeof hashes, d.root_hash);
-        }
-        SHA256((const uint8_t *) &d, sizeof d, ret_digest);
-}
-
-int cfs_read_sparse(int fd, uint64_t size, uint8_t *buf, size_t buf_size, cfs_chunk_fn fn, void *userdata) {
-        uint64_t off = 0;
-        bool holes = true;
-        int r;
-
-        while (off < size) {
-                uint64_t data = off, end = size;
-                if (holes) {
-                        off_t d = lseek(fd, (off_t) off, SEEK_DATA);
-                        if (d < 0 && errno == ENXIO)
-                                data = size; /* only a hole up to EOF */
-                        else if (d < 0 && (errno == EINVAL || errno == EOPNOTSUPP))
-                                holes = false; /* no hole support: read everything */
-                        else if (d < 0)
-                                return -errno;
-                        else
-                                data = MIN((uint64_t) d, size);
-                }
-                if (data > off) {
-                        r = fn(NULL, data - off, off, userdata);
-                        if (r < 0)
-                                return r;
-                        off = data;
-                        continue;
-                }
-                if (holes) {
-                        off_t h = lseek(fd, (off_t) off, SEEK_HOLE);
-                        if (h < 0)
-                                return -errno;
-                        end = MIN((uint64_t) h, size);
-                        if (end <= off) /* shrank under us */
-                                return -ESTALE;
-                }
-                while (off < end) {
-                        ssize_t k = loop_pread(fd, buf, (size_t) MIN((uint64_t) buf_size, end - off), (off_t) off);
-                        if (k < 0)
-                                return (int) k;
-                        if (k == 0)
-                                return -ESTALE;
-                        r = fn(buf, (size_t) k, off, userdata);
-                        if (r < 0)
-                                return r;
-                        off += (uint64_t) k;
-                }
-        }
-        /* Nothing may follow: a file that grew is not the file we measured. */
-        ssize_t k = pread(fd, buf, 1, (off_t) size);
-        if (k < 0)
-                return -errno;
-        return k == 0 ? 0 : -ESTALE;
-}
-
 static int hash_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata) {
         if (data)
-                cfs_merkle_update(userdata, data, n);
+                cfs_verity_update(userdata, data, n);
         else
-                cfs_merkle_zeros(userdata, n);
+                cfs_verity_update_zeros(userdata, n);
         return 0;
-}
-
-/* ---- Streaming fs-verity digest that hashes runs of zeros without reading or hashing
- * them block by block. Same Merkle tree as verity.c (4096-byte blocks, SHA-256, no salt);
- * the difference: a zero block always hashes to the same value, and a tree block made of
- * 128 equal hashes again hashes to a known value, so a hole of any size costs a few
- * hashes per level. A 10 GiB sparse file hashes in microseconds instead of seconds. */
-
-#define MERKLE_LEVELS 12
-#define HASHES_PER_BLOCK (CFS_VERITY_BLOCK_SIZE / CFS_DIGEST_SIZE)
-
-struct cfs_merkle {
-        uint64_t size;
-        uint8_t block[CFS_VERITY_BLOCK_SIZE];
-        size_t block_fill;
-        uint8_t level[MERKLE_LEVELS][CFS_VERITY_BLOCK_SIZE];
-        size_t level_fill[MERKLE_LEVELS];
-        uint64_t level_count[MERKLE_LEVELS];
-        uint8_t zero_hash[MERKLE_LEVELS][CFS_DIGEST_SIZE]; /* hash of an all-zero block at each level */
-};
-
-cfs_merkle *cfs_merkle_new(void) {
-        cfs_merkle *m = calloc(1, sizeof *m);
-        if (!m)
-                return NULL;
-        uint8_t blk[CFS_VERITY_BLOCK_SIZE] = { 0 };
-        SHA256(blk, sizeof blk, m->zero_hash[0]);
-        for (unsigned l = 1; l < MERKLE_LEVELS; l++) {
-                for (unsigned i = 0; i < HASHES_PER_BLOCK; i++)
-                        memcpy(blk + i * CFS_DIGEST_SIZE, m->zero_hash[l - 1], CFS_DIGEST_SIZE);
-                SHA256(blk, sizeof blk, m->zero_hash[l]);
-        }
-        return m;
-}
-
-cfs_merkle *cfs_merkle_free(cfs_merkle *m) {
-        free(m);
-        return NULL;
-}
-
-static void merkle_push(cfs_merkle *m, unsigned lvl, const uint8_t h[CFS_DIGEST_SIZE]) {
-        CHECK(lvl < MERKLE_LEVELS);
-        memcpy(m->level[lvl] + m->level_fill[lvl], h, CFS_DIGEST_SIZE);
-        m->level_fill[lvl] += CFS_DIGEST_SIZE;
-        m->level_count[lvl]++;
-        if (m->level_fill[lvl] == CFS_VERITY_BLOCK_SIZE) {
-                uint8_t up[CFS_DIGEST_SIZE];
-                SHA256(m->level[lvl], CFS_VERITY_BLOCK_SIZE, up);
-                m->level_fill[lvl] = 0;
-                merkle_push(m, lvl + 1, up);
-        }
-}
-
-/* Pushes k hashes of all-zero blocks into level lvl; whole tree blocks of them go up as
- * one known hash each. */
-static void merkle_push_zero_run(cfs_merkle *m, unsigned lvl, uint64_t k) {
-        while (k > 0) {
-                if (m->level_fill[lvl] == 0 && k >= HASHES_PER_BLOCK) {
-                        uint64_t q = k / HASHES_PER_BLOCK;
-                        CHECK(lvl + 1 < MERKLE_LEVELS);
-                        m->level_count[lvl] += q * HASHES_PER_BLOCK;
-                        merkle_push_zero_run(m, lvl + 1, q);
-                        k -= q * HASHES_PER_BLOCK;
-                } else {
-                        merkle_push(m, lvl, m->zero_hash[lvl]);
-                        k--;
-                }
-        }
-}
-
-void cfs_merkle_update(cfs_merkle *m, const void *data, size_t n) {
-        const uint8_t *p = data;
-        m->size += n;
-        if (m->block_fill > 0) {
-                size_t k = MIN(n, CFS_VERITY_BLOCK_SIZE - m->block_fill);
-                memcpy(m->block + m->block_fill, p, k);
-                m->block_fill += k;
-                p += k;
-                n -= k;
-                if (m->block_fill < CFS_VERITY_BLOCK_SIZE)
-                        return;
-                uint8_t h[CFS_DIGEST_SIZE];
-                SHA256(m->block, CFS_VERITY_BLOCK_SIZE, h);
-                merkle_push(m, 0, h);
-                m->block_fill = 0;
-        }
-        for (; n >= CFS_VERITY_BLOCK_SIZE; p += CFS_VERITY_BLOCK_SIZE, n -= CFS_VERITY_BLOCK_SIZE) {
-                uint8_t h[CFS_DIGEST_SIZE];
-                SHA256(p, CFS_VERITY_BLOCK_SIZE, h);
-                merkle_push(m, 0, h);
-        }
-        memcpy(m->block, p, n);
-        m->block_fill = n;
-}
-
-void cfs_merkle_zeros(cfs_merkle *m, uint64_t n) {
-        static const uint8_t z[CFS_VERITY_BLOCK_SIZE];
-        if (m->block_fill > 0) {
-                size_t k = (size_t) MIN(n, (uint64_t) (CFS_VERITY_BLOCK_SIZE - m->block_fill));
-                cfs_merkle_update(m, z, k);
-                n -= k;
-        }
-        uint64_t blocks = n / CFS_VERITY_BLOCK_SIZE;
-        m->size += blocks * CFS_VERITY_BLOCK_SIZE;
-        merkle_push_zero_run(m, 0, blocks);
-        cfs_merkle_update(m, z, (size_t) (n % CFS_VERITY_BLOCK_SIZE));
-}
-
-void cfs_merkle_final(cfs_merkle *m, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
-        struct cfs_fsverity_descriptor d = {
-                .version = 1,
-                .hash_algorithm = CFS_FSVERITY_HASH_ALG_SHA256,
-                .log_blocksize = 12,
-                .data_size = htole64(m->size),
-        };
-
-        if (m->block_fill > 0) {
-                uint8_t h[CFS_DIGEST_SIZE];
-                memset(m->block + m->block_fill, 0, CFS_VERITY_BLOCK_SIZE - m->block_fill);
-                SHA256(m->block, CFS_VERITY_BLOCK_SIZE, h);
-                merkle_push(m, 0, h);
-                m->block_fill = 0;
-        }
-        /* One block of data: its hash is the root. More: close each level's last block
-         * until a level holds a single hash. Empty: all-zero root. */
-        if (m->level_count[0] == 1)
-                memcpy(d.root_hash, m->level[0], CFS_DIGEST_SIZE);
-        else if (m->level_count[0] > 1)
-                for (unsigned lvl = 0;; lvl++) {
-                        CHECK(lvl + 1 < MERKLE_LEVELS);
-                        if (m->level_fill[lvl] > 0) {
-                                uint8_t h[CFS_DIGEST_SIZE];
-                                memset(m->level[lvl] + m->level_fill[lvl], 0, CFS_VERITY_BLOCK_SIZE - m->level_fill[lvl]);
-                                SHA256(m->level[lvl], CFS_VERITY_BLOCK_SIZE, h);
-                                m->level_fill[lvl] = 0;
-                                merkle_push(m, lvl + 1, h);
-                        }
-                        if (m->level_count[lvl + 1] == 1) {
-                                /* Stored in level[]: runs only skip whole blocks of 128. */
-                                memcpy(d.root_hash, m->level[lvl + 1], CFS_DIGEST_SIZE);
-                                break;
-                        }
-                }
-        SHA256((const uint8_t *) &d, sizeof d, ret_digest);
 }
 
 /* Records the first error (logging it once) and tells every worker to stop. */
@@ -410,7 +180,7 @@ static int read_regular(struct worker *w, cfs_node *n, int dfd, const char *name
         if (size == 0)
                 return 0;
 
-        if (size <= CFS_SCAN_FAST_DIGEST_MAX) {
+        if (size <= CFS_VERITY_SMALL_MAX) {
                 /* One byte more than expected, to notice a file that grew. A local
                  * filesystem returns everything up to EOF in one read(); only a short
                  * read needs a second call (which then also confirms EOF). */
@@ -432,14 +202,14 @@ static int read_regular(struct worker *w, cfs_node *n, int dfd, const char *name
                                 return scan_fail(w->ctx, r, "Failed to record the content of '%s': %m", relpath);
                         return 0;
                 }
-                cfs_scan_digest_small(w->buf, (size_t) size, n->digest);
+                cfs_verity_digest_small(w->buf, (size_t) size, n->digest);
         } else {
-                cfs_merkle *m = cfs_merkle_new();
+                cfs_verity_ctx *m = cfs_verity_new();
                 if (!m)
                         return scan_fail(w->ctx, -ENOMEM, "Out of memory hashing '%s'", relpath);
                 r = cfs_read_sparse(fd, size, w->buf, STREAM_CHUNK, hash_chunk, m);
-                cfs_merkle_final(m, n->digest);
-                cfs_merkle_free(m);
+                cfs_verity_final(m, n->digest);
+                cfs_verity_free(m);
                 if (r == -ESTALE)
                         return scan_fail(w->ctx, r, "'%s' changed size while being read (%" PRIu64 " bytes expected), retry on a quiet tree",
                                          relpath, size);
@@ -769,7 +539,7 @@ int cfs_scan(const char *path, const struct cfs_scan_options *opts, cfs_node **r
 
         for (unsigned i = 0; i < n_threads; i++) {
                 workers[i].ctx = &ctx;
-                workers[i].buf = malloc(MAX(CFS_SCAN_FAST_DIGEST_MAX + 1, (size_t) STREAM_CHUNK));
+                workers[i].buf = malloc(MAX(CFS_VERITY_SMALL_MAX + 1, (size_t) STREAM_CHUNK));
                 workers[i].xlist = malloc(XATTR_LIST_MAX_BYTES);
                 workers[i].xval = malloc(XATTR_VALUE_MAX_BYTES);
                 if (!workers[i].buf || !workers[i].xlist || !workers[i].xval) {

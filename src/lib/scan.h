@@ -31,24 +31,4 @@ int cfs_scan(const char *path, const struct cfs_scan_options *opts, cfs_node **r
 #define CFS_OBJECT_PATH_SIZE (CFS_DIGEST_SIZE * 2 + 2)
 void cfs_object_path(const uint8_t digest[CFS_DIGEST_SIZE], char out[CFS_OBJECT_PATH_SIZE]);
 
-/* fs-verity digest of a file whose size is known and small (<= CFS_SCAN_FAST_DIGEST_MAX):
- * one read into the caller's buffer, no context allocation. Same result as
- * cfs_verity_digest_buffer(). */
-#define CFS_SCAN_FAST_DIGEST_MAX ((size_t) CFS_VERITY_BLOCK_SIZE * (CFS_VERITY_BLOCK_SIZE / CFS_DIGEST_SIZE))
-void cfs_scan_digest_small(const void *data, size_t n, uint8_t ret_digest[CFS_DIGEST_SIZE]);
 
-/* Reads exactly `size` bytes of fd in order, handing each piece to fn: data (read into buf,
- * at most buf_size bytes at a time) or, for a hole, data == NULL and the hole's length, so
- * holes are never read (reading a hole fills the page cache with zeros). -ESTALE if the
- * file is shorter or longer than `size`; fn's errors are passed on. */
-typedef int (*cfs_chunk_fn)(const uint8_t *data, size_t n, uint64_t off, void *userdata);
-int cfs_read_sparse(int fd, uint64_t size, uint8_t *buf, size_t buf_size, cfs_chunk_fn fn, void *userdata);
-
-/* Streaming fs-verity digest (same result as cfs_verity_*) that also takes runs of zeros
- * (holes) by length, at a cost of a few hashes per tree level however long the run. */
-typedef struct cfs_merkle cfs_merkle;
-cfs_merkle *cfs_merkle_new(void);
-cfs_merkle *cfs_merkle_free(cfs_merkle *m);
-void cfs_merkle_update(cfs_merkle *m, const void *data, size_t n);
-void cfs_merkle_zeros(cfs_merkle *m, uint64_t n);
-void cfs_merkle_final(cfs_merkle *m, uint8_t ret_digest[CFS_DIGEST_SIZE]);

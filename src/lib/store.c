@@ -150,7 +150,7 @@ static bool all_zero(const uint8_t *p, size_t n) {
 }
 
 struct copy_state {
-        cfs_merkle *m;
+        cfs_verity_ctx *m;
         int dfd;
 };
 
@@ -158,10 +158,10 @@ struct copy_state {
 static int copy_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata) {
         struct copy_state *cs = userdata;
         if (!data) {
-                cfs_merkle_zeros(cs->m, n);
+                cfs_verity_update_zeros(cs->m, n);
                 return 0;
         }
-        cfs_merkle_update(cs->m, data, n);
+        cfs_verity_update(cs->m, data, n);
         if (cs->dfd < 0 || all_zero(data, n))
                 return 0;
         return loop_pwrite(cs->dfd, data, n, (off_t) off);
@@ -174,33 +174,33 @@ static int copy_verified(struct store_ctx *ctx, const struct object *o, int sfd,
 
         if (ioctl(dfd, FICLONE, sfd) == 0) {
                 /* Shared extents: nothing was copied, but check what we now point at. */
-                struct copy_state cs = { .m = cfs_merkle_new(), .dfd = -EBADF };
+                struct copy_state cs = { .m = cfs_verity_new(), .dfd = -EBADF };
                 if (!cs.m)
                         return -ENOMEM;
                 int r = cfs_read_sparse(dfd, o->size, buf, COPY_CHUNK, copy_chunk, &cs);
-                cfs_merkle_final(cs.m, digest);
-                cfs_merkle_free(cs.m);
+                cfs_verity_final(cs.m, digest);
+                cfs_verity_free(cs.m);
                 if (r < 0)
                         return r;
                 total = o->size;
-        } else if (o->size <= CFS_SCAN_FAST_DIGEST_MAX) {
+        } else if (o->size <= CFS_VERITY_SMALL_MAX) {
                 ssize_t k = loop_read(sfd, buf, (size_t) o->size + 1);
                 if (k < 0)
                         return (int) k;
                 total = (uint64_t) k;
                 if (total == o->size) {
-                        cfs_scan_digest_small(buf, (size_t) k, digest);
+                        cfs_verity_digest_small(buf, (size_t) k, digest);
                         int r = loop_write(dfd, buf, (size_t) k);
                         if (r < 0)
                                 return r;
                 }
         } else {
-                struct copy_state cs = { .m = cfs_merkle_new(), .dfd = dfd };
+                struct copy_state cs = { .m = cfs_verity_new(), .dfd = dfd };
                 if (!cs.m)
                         return -ENOMEM;
                 int r = cfs_read_sparse(sfd, o->size, buf, COPY_CHUNK, copy_chunk, &cs);
-                cfs_merkle_final(cs.m, digest);
-                cfs_merkle_free(cs.m);
+                cfs_verity_final(cs.m, digest);
+                cfs_verity_free(cs.m);
                 if (r < 0)
                         return r;
                 if (ftruncate(dfd, (off_t) o->size) < 0)
@@ -306,7 +306,7 @@ struct pool_arg {
 static void *pool_main(void *p) {
         struct pool_arg *a = p;
         struct store_ctx *ctx = a->ctx;
-        _cleanup_free_ uint8_t *buf = malloc(MAX((size_t) COPY_CHUNK, CFS_SCAN_FAST_DIGEST_MAX + 1));
+        _cleanup_free_ uint8_t *buf = malloc(MAX((size_t) COPY_CHUNK, CFS_VERITY_SMALL_MAX + 1));
 
         if (!buf) {
                 store_fail(ctx, -ENOMEM, "Out of memory");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Full-length I/O, hex, and constant-time compare. */
+/* Full-length and hole-aware I/O, hex, and constant-time compare. */
 #include "util.h"
 
 ssize_t loop_read(int fd, void *buf, size_t n) {
@@ -60,6 +60,58 @@ int loop_pwrite(int fd, const void *buf, size_t n, off_t off) {
                 done += (size_t) k;
         }
         return 0;
+}
+
+int cfs_read_sparse(int fd, uint64_t size, uint8_t *buf, size_t buf_size, cfs_chunk_fn fn, void *userdata) {
+        uint64_t off = 0;
+        bool holes = true;
+        int r;
+
+        while (off < size) {
+                uint64_t data = off, end = size;
+                if (holes) {
+                        off_t d = lseek(fd, (off_t) off, SEEK_DATA);
+                        if (d < 0 && errno == ENXIO)
+                                data = size; /* only a hole up to EOF */
+                        else if (d < 0 && (errno == EINVAL || errno == EOPNOTSUPP))
+                                holes = false; /* no hole support: read everything */
+                        else if (d < 0)
+                                return -errno;
+                        else
+                                data = MIN((uint64_t) d, size);
+                }
+                if (data > off) {
+                        r = fn(NULL, data - off, off, userdata);
+                        if (r < 0)
+                                return r;
+                        off = data;
+                        continue;
+                }
+                if (holes) {
+                        off_t h = lseek(fd, (off_t) off, SEEK_HOLE);
+                        if (h < 0)
+                                return -errno;
+                        end = MIN((uint64_t) h, size);
+                        if (end <= off) /* shrank under us */
+                                return -ESTALE;
+                }
+                while (off < end) {
+                        ssize_t k = loop_pread(fd, buf, (size_t) MIN((uint64_t) buf_size, end - off), (off_t) off);
+                        if (k < 0)
+                                return (int) k;
+                        if (k == 0)
+                                return -ESTALE;
+                        r = fn(buf, (size_t) k, off, userdata);
+                        if (r < 0)
+                                return r;
+                        off += (uint64_t) k;
+                }
+        }
+        /* Nothing may follow: a file that grew is not the file we measured. */
+        ssize_t k = pread(fd, buf, 1, (off_t) size);
+        if (k < 0)
+                return -errno;
+        return k == 0 ? 0 : -ESTALE;
 }
 
 void hex_encode(const uint8_t *data, size_t n, char *out) {

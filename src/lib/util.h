@@ -65,6 +65,13 @@ int loop_write(int fd, const void *buf, size_t n);
 ssize_t loop_pread(int fd, void *buf, size_t n, off_t off);
 int loop_pwrite(int fd, const void *buf, size_t n, off_t off);
 
+/* Reads exactly `size` bytes of fd in order, handing each piece to fn: data (read into buf,
+ * at most buf_size bytes at a time) or, for a hole, data == NULL and the hole's length, so
+ * holes are never read (reading a hole fills the page cache with zeros). -ESTALE if the
+ * file is shorter or longer than `size`; fn's errors are passed on. */
+typedef int (*cfs_chunk_fn)(const uint8_t *data, size_t n, uint64_t off, void *userdata);
+int cfs_read_sparse(int fd, uint64_t size, uint8_t *buf, size_t buf_size, cfs_chunk_fn fn, void *userdata);
+
 /* Hex helpers: hex_encode writes 2*n+1 bytes; hex_decode returns 0 or -EINVAL (either case). */
 void hex_encode(const uint8_t *data, size_t n, char *out);
 int hex_decode(const char *s, size_t len, uint8_t *out, size_t n);

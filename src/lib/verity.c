@@ -2,7 +2,9 @@
 /* fs-verity digests in user space (OpenSSL SHA-256) and the kernel's verity ioctls. */
 #include <endian.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include "uapi/fsverity.h"
 #include "util.h"
@@ -17,11 +19,26 @@ struct cfs_verity_ctx {
         uint8_t block[CFS_VERITY_BLOCK_SIZE]; /* partial data block */
         size_t block_fill;
         uint8_t level[MAX_LEVELS][CFS_VERITY_BLOCK_SIZE];
-        size_t level_fill[MAX_LEVELS];    /* bytes in the pending block of that level */
+        size_t level_fill[MAX_LEVELS];     /* bytes in the pending block of that level */
         uint64_t level_blocks[MAX_LEVELS]; /* hashes pushed into that level so far */
 };
 
 static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) { SHA256(data, n, out); }
+
+/* zero_hash[L]: the hash of an all-zero block at level L (data blocks are level 0). */
+static uint8_t zero_hash[MAX_LEVELS][CFS_DIGEST_SIZE];
+static pthread_once_t zero_hash_once = PTHREAD_ONCE_INIT;
+
+static void zero_hash_init(void) {
+        static uint8_t blk[CFS_VERITY_BLOCK_SIZE];
+        memset(blk, 0, sizeof blk);
+        sha256(blk, sizeof blk, zero_hash[0]);
+        for (unsigned l = 1; l < MAX_LEVELS; l++) {
+                for (unsigned i = 0; i < HASHES_PER_BLOCK; i++)
+                        memcpy(blk + i * CFS_DIGEST_SIZE, zero_hash[l - 1], CFS_DIGEST_SIZE);
+                sha256(blk, sizeof blk, zero_hash[l]);
+        }
+}
 
 static void push_hash(cfs_verity_ctx *c, unsigned lvl, const uint8_t h[CFS_DIGEST_SIZE]) {
         CHECK(lvl < MAX_LEVELS);
@@ -36,13 +53,33 @@ static void push_hash(cfs_verity_ctx *c, unsigned lvl, const uint8_t h[CFS_DIGES
         }
 }
 
+/* Pushes k hashes of all-zero blocks into level lvl; whole tree blocks of them go up as
+ * one known hash each. */
+static void push_zero_run(cfs_verity_ctx *c, unsigned lvl, uint64_t k) {
+        while (k > 0) {
+                if (c->level_fill[lvl] == 0 && k >= HASHES_PER_BLOCK) {
+                        uint64_t q = k / HASHES_PER_BLOCK;
+                        CHECK(lvl + 1 < MAX_LEVELS);
+                        c->level_blocks[lvl] += q * HASHES_PER_BLOCK;
+                        push_zero_run(c, lvl + 1, q);
+                        k -= q * HASHES_PER_BLOCK;
+                } else {
+                        push_hash(c, lvl, zero_hash[lvl]);
+                        k--;
+                }
+        }
+}
+
 static void hash_block(cfs_verity_ctx *c, const uint8_t *block) {
         uint8_t h[CFS_DIGEST_SIZE];
         sha256(block, CFS_VERITY_BLOCK_SIZE, h);
         push_hash(c, 0, h);
 }
 
-cfs_verity_ctx *cfs_verity_new(void) { return calloc(1, sizeof(cfs_verity_ctx)); }
+cfs_verity_ctx *cfs_verity_new(void) {
+        pthread_once(&zero_hash_once, zero_hash_init);
+        return calloc(1, sizeof(cfs_verity_ctx));
+}
 
 cfs_verity_ctx *cfs_verity_free(cfs_verity_ctx *c) {
         free(c);
@@ -69,13 +106,33 @@ void cfs_verity_update(cfs_verity_ctx *c, const void *data, size_t n) {
         c->block_fill = n;
 }
 
-void cfs_verity_final(cfs_verity_ctx *c, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
+void cfs_verity_update_zeros(cfs_verity_ctx *c, uint64_t n) {
+        static const uint8_t z[CFS_VERITY_BLOCK_SIZE];
+        if (c->block_fill > 0) {
+                size_t k = (size_t) MIN(n, (uint64_t) (CFS_VERITY_BLOCK_SIZE - c->block_fill));
+                cfs_verity_update(c, z, k);
+                n -= k;
+        }
+        uint64_t blocks = n / CFS_VERITY_BLOCK_SIZE;
+        c->size += blocks * CFS_VERITY_BLOCK_SIZE;
+        push_zero_run(c, 0, blocks);
+        cfs_verity_update(c, z, (size_t) (n % CFS_VERITY_BLOCK_SIZE));
+}
+
+static void descriptor_digest(uint64_t size, const uint8_t root_hash[CFS_DIGEST_SIZE],
+                              uint8_t ret_digest[CFS_DIGEST_SIZE]) {
         struct cfs_fsverity_descriptor d = {
                 .version = 1,
                 .hash_algorithm = CFS_FSVERITY_HASH_ALG_SHA256,
                 .log_blocksize = 12,
-                .data_size = htole64(c->size),
+                .data_size = htole64(size),
         };
+        memcpy(d.root_hash, root_hash, CFS_DIGEST_SIZE);
+        sha256(&d, sizeof d, ret_digest);
+}
+
+void cfs_verity_final(cfs_verity_ctx *c, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
+        uint8_t root[CFS_DIGEST_SIZE] = {};
 
         if (c->block_fill > 0) {
                 memset(c->block + c->block_fill, 0, CFS_VERITY_BLOCK_SIZE - c->block_fill);
@@ -84,9 +141,10 @@ void cfs_verity_final(cfs_verity_ctx *c, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
         }
 
         /* Empty file: all-zero root hash. One block: its hash is the root. Otherwise close
-         * each level's last block bottom-up until a level consists of a single block. */
+         * each level's last block bottom-up until a level consists of a single block (a
+         * single hash is always stored in level[]: zero runs only skip whole blocks). */
         if (c->level_blocks[0] == 1)
-                memcpy(d.root_hash, c->level[0], CFS_DIGEST_SIZE);
+                memcpy(root, c->level[0], CFS_DIGEST_SIZE);
         else if (c->level_blocks[0] > 1)
                 for (unsigned lvl = 0;; lvl++) {
                         CHECK(lvl + 1 < MAX_LEVELS);
@@ -99,15 +157,16 @@ void cfs_verity_final(cfs_verity_ctx *c, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
                                 push_hash(c, lvl + 1, h);
                         }
                         if (c->level_blocks[lvl + 1] == 1) {
-                                memcpy(d.root_hash, c->level[lvl + 1], CFS_DIGEST_SIZE);
+                                memcpy(root, c->level[lvl + 1], CFS_DIGEST_SIZE);
                                 break;
                         }
                 }
-
-        sha256(&d, sizeof d, ret_digest);
+        descriptor_digest(c->size, root, ret_digest);
 }
 
 void cfs_verity_digest_buffer(const void *data, size_t n, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
+        if (n <= CFS_VERITY_SMALL_MAX)
+                return cfs_verity_digest_small(data, n, ret_digest);
         cfs_verity_ctx *c = cfs_verity_new();
         CHECK(c);
         cfs_verity_update(c, data, n);
@@ -115,24 +174,57 @@ void cfs_verity_digest_buffer(const void *data, size_t n, uint8_t ret_digest[CFS
         cfs_verity_free(c);
 }
 
+/* A tree of one level (or none) needs no context: hash the blocks, hash the block of
+ * hashes, hash the descriptor. test-verity checks it against the streaming code. */
+void cfs_verity_digest_small(const void *data, size_t n, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
+        uint8_t hashes[CFS_VERITY_BLOCK_SIZE], root[CFS_DIGEST_SIZE] = {};
+        const uint8_t *p = data;
+        size_t nblocks = (n + CFS_VERITY_BLOCK_SIZE - 1) / CFS_VERITY_BLOCK_SIZE;
+
+        CHECK(n <= CFS_VERITY_SMALL_MAX);
+        for (size_t i = 0; i < nblocks; i++) {
+                size_t off = i * CFS_VERITY_BLOCK_SIZE, len = MIN(n - off, (size_t) CFS_VERITY_BLOCK_SIZE);
+                if (len == CFS_VERITY_BLOCK_SIZE)
+                        sha256(p + off, len, hashes + i * CFS_DIGEST_SIZE);
+                else {
+                        uint8_t block[CFS_VERITY_BLOCK_SIZE] = {};
+                        memcpy(block, p + off, len);
+                        sha256(block, sizeof block, hashes + i * CFS_DIGEST_SIZE);
+                }
+        }
+        if (nblocks == 1)
+                memcpy(root, hashes, CFS_DIGEST_SIZE);
+        else if (nblocks > 1) {
+                memset(hashes + nblocks * CFS_DIGEST_SIZE, 0, sizeof hashes - nblocks * CFS_DIGEST_SIZE);
+                sha256(hashes, sizeof hashes, root);
+        }
+        descriptor_digest(n, root, ret_digest);
+}
+
 static void verity_freep(cfs_verity_ctx **c) { cfs_verity_free(*c); }
+
+static int digest_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata) {
+        if (data)
+                cfs_verity_update(userdata, data, n);
+        else
+                cfs_verity_update_zeros(userdata, n);
+        return 0;
+}
 
 int cfs_verity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
         _cleanup_(verity_freep) cfs_verity_ctx *c = cfs_verity_new();
-        static _Thread_local uint8_t buf[256 * 1024];
-        off_t off = 0;
+        _cleanup_free_ uint8_t *buf = malloc(256 * 1024);
+        struct stat st;
 
-        if (!c)
+        if (!c || !buf)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t n = loop_pread(fd, buf, sizeof buf, off);
-                if (n < 0)
-                        return (int) n;
-                if (n == 0)
-                        break;
-                cfs_verity_update(c, buf, (size_t) n);
-                off += n;
-        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        int r = cfs_read_sparse(fd, (uint64_t) st.st_size, buf, 256 * 1024, digest_chunk, c);
+        if (r < 0)
+                return r;
         cfs_verity_final(c, ret_digest);
         return 0;
 }

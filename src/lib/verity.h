@@ -16,14 +16,22 @@
 
 typedef struct cfs_verity_ctx cfs_verity_ctx;
 
-/* Streaming digest: feed the file's bytes in order, any chunking. */
+/* Streaming digest: feed the file's bytes in order, any chunking. Runs of zeros (holes) can
+ * be fed by length: a zero block, and a tree block of equal zero hashes, always hash to the
+ * same value, so a run of any length costs a few hashes per tree level. */
 cfs_verity_ctx *cfs_verity_new(void);
 void cfs_verity_update(cfs_verity_ctx *c, const void *data, size_t n);
+void cfs_verity_update_zeros(cfs_verity_ctx *c, uint64_t n);
 void cfs_verity_final(cfs_verity_ctx *c, uint8_t ret_digest[CFS_DIGEST_SIZE]);
 cfs_verity_ctx *cfs_verity_free(cfs_verity_ctx *c);
 
 void cfs_verity_digest_buffer(const void *data, size_t n, uint8_t ret_digest[CFS_DIGEST_SIZE]);
-/* Reads fd from offset 0 to EOF. */
+
+/* Files of at most 128 blocks have a one-level tree: their digest needs no context. */
+#define CFS_VERITY_SMALL_MAX ((size_t) CFS_VERITY_BLOCK_SIZE * (CFS_VERITY_BLOCK_SIZE / CFS_DIGEST_SIZE))
+void cfs_verity_digest_small(const void *data, size_t n, uint8_t ret_digest[CFS_DIGEST_SIZE]);
+
+/* Reads fd from offset 0 to EOF, skipping holes. */
 int cfs_verity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]);
 
 /* Kernel: measure (FS_IOC_MEASURE_VERITY) and enable (FS_IOC_ENABLE_VERITY, SHA-256,

@@ -47,9 +47,9 @@ static void test_known_answers(void) {
                         fprintf(stderr, "size %zu: got %s, want %s\n", vectors[v].size, hex, vectors[v].hex);
                 CHECK(streq(hex, vectors[v].hex));
 
-                if (vectors[v].size <= CFS_SCAN_FAST_DIGEST_MAX) {
+                if (vectors[v].size <= CFS_VERITY_SMALL_MAX) {
                         uint8_t d2[CFS_DIGEST_SIZE];
-                        cfs_scan_digest_small(data, vectors[v].size, d2);
+                        cfs_verity_digest_small(data, vectors[v].size, d2);
                         CHECK(memcmp(d, d2, CFS_DIGEST_SIZE) == 0);
                 }
         }
@@ -101,7 +101,7 @@ static void test_fd(void) {
 
 /* The hole-aware digest against the plain one on materialised data: zero runs of every
  * alignment, including whole 128-block tree blocks (bulk path) and runs across levels. */
-static void test_merkle_zeros(void) {
+static void test_zero_runs(void) {
         static const struct {
                 size_t lead, zeros, tail;
         } cases[] = {
@@ -119,16 +119,16 @@ static void test_merkle_zeros(void) {
                 memset(data + cases[i].lead, 0, cases[i].zeros);
                 cfs_verity_digest_buffer(data, n, want);
 
-                cfs_merkle *m = cfs_merkle_new();
+                cfs_verity_ctx *m = cfs_verity_new();
                 CHECK(m);
                 /* Data in odd pieces, zeros as a run split in two odd parts. */
                 for (size_t off = 0; off < cases[i].lead; off += 777)
-                        cfs_merkle_update(m, data + off, MIN((size_t) 777, cases[i].lead - off));
-                cfs_merkle_zeros(m, cases[i].zeros / 3);
-                cfs_merkle_zeros(m, cases[i].zeros - cases[i].zeros / 3);
-                cfs_merkle_update(m, data + cases[i].lead + cases[i].zeros, cases[i].tail);
-                cfs_merkle_final(m, got);
-                cfs_merkle_free(m);
+                        cfs_verity_update(m, data + off, MIN((size_t) 777, cases[i].lead - off));
+                cfs_verity_update_zeros(m, cases[i].zeros / 3);
+                cfs_verity_update_zeros(m, cases[i].zeros - cases[i].zeros / 3);
+                cfs_verity_update(m, data + cases[i].lead + cases[i].zeros, cases[i].tail);
+                cfs_verity_final(m, got);
+                cfs_verity_free(m);
                 if (memcmp(got, want, CFS_DIGEST_SIZE) != 0)
                         fprintf(stderr, "case %zu (lead %zu zeros %zu tail %zu) differs\n", i, cases[i].lead,
                                 cases[i].zeros, cases[i].tail);
@@ -138,16 +138,16 @@ static void test_merkle_zeros(void) {
 }
 
 /* A 10 GiB sparse file as a run of zeros, against the digest fsverity-utils printed for it. */
-static void test_merkle_huge(void) {
+static void test_zero_runs_huge(void) {
         uint8_t d[CFS_DIGEST_SIZE];
         char hex[CFS_DIGEST_SIZE * 2 + 1];
-        cfs_merkle *m = cfs_merkle_new();
+        cfs_verity_ctx *m = cfs_verity_new();
         CHECK(m);
-        cfs_merkle_zeros(m, 5000000000ull);
-        cfs_merkle_update(m, "hello", 5);
-        cfs_merkle_zeros(m, 10737418240ull - 5000000005ull);
-        cfs_merkle_final(m, d);
-        cfs_merkle_free(m);
+        cfs_verity_update_zeros(m, 5000000000ull);
+        cfs_verity_update(m, "hello", 5);
+        cfs_verity_update_zeros(m, 10737418240ull - 5000000005ull);
+        cfs_verity_final(m, d);
+        cfs_verity_free(m);
         to_hex(d, hex);
         CHECK(streq(hex, "65f5fa9c6079ce15c4432c6160bccc7cd8da86e94e3bf7ea45b3d916b0aba5fb"));
         printf("PASS: 10 GiB sparse known answer\n");
@@ -208,8 +208,8 @@ int main(void) {
         test_known_answers();
         test_streaming();
         test_fd();
-        test_merkle_zeros();
-        test_merkle_huge();
+        test_zero_runs();
+        test_zero_runs_huge();
         test_object_path();
         test_against_tool();
         return 0;
