@@ -77,6 +77,10 @@ static int read_cmdline(char **ret) {
         ssize_t n = loop_read(fd, buf, sizeof buf - 1);
         if (n < 0)
                 return log_error_errno((int) n, "cannot read /proc/cmdline: %m");
+        /* A cut command line could lose a cfsroot key: refuse rather than guess. */
+        if ((size_t) n == sizeof buf - 1)
+                return log_error_errno(E2BIG, "the kernel command line is longer than %zu bytes: cannot read all of it",
+                                       sizeof buf - 2);
         buf[n] = '\0';
         *ret = strdup(buf);
         return *ret ? 0 : log_error_errno(ENOMEM, "out of memory");
@@ -97,14 +101,14 @@ static int load_config(struct cfsroot_config *c) {
         }
         r = cfsroot_config_parse(cmdline, c, err, sizeof err);
         if (r < 0)
-                return log_error_errno(r, "%s", err);
+                return err[0] ? log_error_errno(r, "%s", err) : log_error_errno(r, "cannot parse /proc/cmdline: %m");
         if (!c->active)
                 return 0;
         if (c->debug)
                 log_set_max_level(LOG_LEVEL_DEBUG);
         r = cfsroot_config_check(c, &unverified, err, sizeof err);
         if (r < 0)
-                return log_error_errno(r, "%s", err);
+                return err[0] ? log_error_errno(r, "%s", err) : log_error_errno(r, "cannot apply the cfsroot defaults: %m");
         if (unverified)
                 log_warning("booting UNVERIFIED root: no cfsroot.digest= given and cfsroot.verity_check=%d",
                             c->verity_check);
@@ -152,9 +156,12 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
 
         if (mkdir(SYSROOT, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "cannot create %s: %m", SYSROOT);
-        if (mount(dev, SYSROOT, fstype, c->rw ? 0 : MS_RDONLY, c->rootflags) < 0)
+        /* The root device is not covered by the digest, and the booted system keeps it at
+         * /sysroot: its setuid files and device nodes must not work there. The composefs
+         * root takes only file contents from it, which nosuid,nodev does not affect. */
+        if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (c->rw ? 0 : MS_RDONLY), c->rootflags) < 0)
                 return log_error_errno(errno, "cannot mount root device %s (%s) on %s: %m", dev, fstype, SYSROOT);
-        log_debug("mounted %s (%s) on %s %s", dev, fstype, SYSROOT, c->rw ? "read-write" : "read-only");
+        log_debug("mounted %s (%s) on %s %s, nosuid, nodev", dev, fstype, SYSROOT, c->rw ? "read-write" : "read-only");
         T.rootfs = cfs_now_ms();
         step_done("rootfs");
         return 0;

@@ -52,8 +52,13 @@ _printf_(2, 3) static int fail(struct parse_state *s, const char *fmt, ...) {
         return -EINVAL;
 }
 
-/* The kernel's isspace() for the command line: the C locale's set. */
-static bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+/* The kernel's isspace() (lib/ctype.c), which next_arg() uses: the C locale's set plus
+ * Latin-1 NBSP (0xa0). Splitting differently from the kernel would let one signed command
+ * line mean one thing to a reader of the kernel's rules and another thing to us. */
+static bool is_space(char c) {
+        unsigned char u = (unsigned char) c;
+        return u == ' ' || (u >= '\t' && u <= '\r') || u == 0xa0;
+}
 
 /* One argument, exactly like lib/cmdline.c next_arg(): modifies args in place. */
 static char *next_arg(char *args, char **ret_param, char **ret_val) {

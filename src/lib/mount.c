@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The mounts cfsroot makes: API filesystems, the verified EROFS image from an open fd, and
  * the composefs overlay. Options go one per fsconfig() call; the legacy mount(2) fallback
- * escapes every path, so a basedir containing "," or "verity=off" cannot add an option. */
+ * escapes every path, so a basedir containing "," or "verity=off" cannot add an option, and
+ * refuses a string longer than the page mount(2) copies (it would be cut, not refused). */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -149,13 +150,22 @@ int cfs_image_open_verified(int sysroot_fd, const char *image, const uint8_t *di
         struct stat st;
         int r;
 
-        _cleanup_close_ int fd = cfs_open_in_root(sysroot_fd, image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return log_error_errno(fd, "cannot open image %s on the root device: %m", image);
-        if (fstat(fd, &st) < 0)
+        /* O_PATH first: the root device's content must not make us open a FIFO (that open
+         * blocks forever, so no failure policy would ever run) or a device node (opening one
+         * can have effects of its own). Only a regular file is then opened for reading,
+         * through the magic link of that same inode, never by its path again. */
+        _cleanup_close_ int pfd = cfs_open_in_root(sysroot_fd, image, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+        if (pfd < 0)
+                return log_error_errno(pfd, "cannot open image %s on the root device: %m", image);
+        if (fstat(pfd, &st) < 0)
                 return log_error_errno(errno, "cannot stat image %s: %m", image);
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(EINVAL, "image %s is not a regular file", image);
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
+        _cleanup_close_ int fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "cannot open image %s on the root device: %m", image);
 
         if (!digest)
                 return TAKE_FD(fd);
@@ -259,25 +269,37 @@ static char *append(char *s, const char *a, const char *b) {
         return n;
 }
 
-char *cfs_ovl_legacy_options(const char *lower, char *const *datadirs, size_t n_datadirs,
-                             const char *verity_mode) {
+int cfs_ovl_legacy_options(const char *lower, char *const *datadirs, size_t n_datadirs, const char *verity_mode,
+                           char **ret) {
+        /* The fixed options first: should anything ever cut the string short, what is lost
+         * is a path (and the mount fails), never verity=. */
+        char *s = strdup("metacopy=on,redirect_dir=on");
+        if (verity_mode)
+                s = append(s, ",verity=", verity_mode);
         _cleanup_free_ char *l = cfs_ovl_escape_path(lower);
-        if (!l)
-                return NULL;
-        char *s = strdup("lowerdir=");
-        s = append(s, l, NULL);
+        if (!l) {
+                free(s);
+                return -ENOMEM;
+        }
+        s = append(s, ",lowerdir=", l);
         for (size_t i = 0; i < n_datadirs; i++) {
                 _cleanup_free_ char *d = cfs_ovl_escape_path(datadirs[i]);
                 if (!d) {
                         free(s);
-                        return NULL;
+                        return -ENOMEM;
                 }
                 s = append(s, "::", d);
         }
-        s = append(s, ",metacopy=on,redirect_dir=on", NULL);
-        if (verity_mode)
-                s = append(s, ",verity=", verity_mode);
-        return s;
+        if (!s)
+                return -ENOMEM;
+        /* mount(2) copies one page of options and silently ends the string at its last
+         * byte: a longer string would mount with options we did not ask for. */
+        if (strlen(s) > CFS_MOUNT_DATA_MAX) {
+                free(s);
+                return -E2BIG;
+        }
+        *ret = s;
+        return 0;
 }
 
 const char *cfs_ovl_verity_option(int verity_check) {
@@ -307,9 +329,10 @@ size_t cfs_ovl_fs_options(const char *lower, char *const *datadirs, size_t n_dat
 
 static int overlay_legacy(const char *target, const char *lower, char *const *datadirs, size_t n,
                           const char *verity_mode) {
-        _cleanup_free_ char *opts = cfs_ovl_legacy_options(lower, datadirs, n, verity_mode);
-        if (!opts)
-                return -ENOMEM;
+        _cleanup_free_ char *opts = NULL;
+        int r = cfs_ovl_legacy_options(lower, datadirs, n, verity_mode, &opts);
+        if (r < 0)
+                return r;
         if (mount("composefs", target, "overlay", MS_RDONLY, opts) < 0)
                 return -errno;
         return 0;
@@ -388,8 +411,12 @@ int cfs_composefs_mount(const struct cfs_composefs *c, int image_fd) {
                 char link[64];
                 paths[i] = bufs + (size_t) PATH_MAX * i;
                 snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
+                /* fsconfig() refuses strings of CFS_FSCONFIG_STRING_MAX bytes and more, and the
+                 * legacy fallback has one page for everything: a long name (the root device
+                 * chooses it, with a symlink to a deep directory) gets the short magic link. */
                 ssize_t k = readlink(link, paths[i], PATH_MAX - 1);
-                if (k > 0 && paths[i][0] == '/' && !memchr(paths[i], '\n', (size_t) k))
+                if (k > 0 && (size_t) k < CFS_FSCONFIG_STRING_MAX && paths[i][0] == '/' &&
+                    !memchr(paths[i], '\n', (size_t) k))
                         paths[i][k] = '\0';
                 else
                         snprintf(paths[i], PATH_MAX, "%s", link);
@@ -417,7 +444,10 @@ int cfs_composefs_mount(const struct cfs_composefs *c, int image_fd) {
                 else
                         log_error_errno(r, "cannot mount the composefs overlay on %s: %m%s%s%s", c->target,
                                         kmsg[0] ? " (kernel: " : "", kmsg, kmsg[0] ? ")" : "");
-        } else if (r < 0)
+        } else if (r == -E2BIG)
+                log_error_errno(r, "cannot mount the composefs overlay on %s: its options do not fit in the %d bytes mount(2) takes (use fewer or shorter cfsroot.basedir= directories)",
+                                c->target, CFS_MOUNT_DATA_MAX);
+        else if (r < 0)
                 log_error_errno(r, "cannot mount the composefs overlay on %s: %m%s%s%s", c->target,
                                 kmsg[0] ? " (kernel: " : "", kmsg, kmsg[0] ? ")" : "");
 

@@ -76,8 +76,16 @@ size_t cfs_ovl_fs_options(const char *lower, char *const *datadirs, size_t n_dat
  * Returns a malloc'd string or NULL on allocation failure. */
 char *cfs_ovl_escape_path(const char *path);
 
+/* mount(2) copies at most one page of options (4096 bytes on every Linux architecture at
+ * least) and terminates it at the last byte: longer strings are cut silently. */
+#define CFS_MOUNT_DATA_MAX 4095
+/* fsconfig(FSCONFIG_SET_STRING) refuses values of this length and more (EINVAL). */
+#define CFS_FSCONFIG_STRING_MAX 256
+
 /* The legacy mount(2) data string for a composefs overlay:
- * "lowerdir=LOWER::DATA1::DATA2,metacopy=on,redirect_dir=on[,verity=MODE]" with every path
- * escaped. verity_mode NULL leaves the option out. Returns NULL on allocation failure. */
-char *cfs_ovl_legacy_options(const char *lower, char *const *datadirs, size_t n_datadirs,
-                             const char *verity_mode);
+ * "metacopy=on,redirect_dir=on[,verity=MODE],lowerdir=LOWER::DATA1::DATA2" with every path
+ * escaped (verity_mode NULL leaves that option out). The fixed options come first, so that
+ * no cut can drop them. Returns 0 and a malloc'd string in *ret, -ENOMEM, or -E2BIG when
+ * the string would be longer than CFS_MOUNT_DATA_MAX (mount(2) would cut it). */
+int cfs_ovl_legacy_options(const char *lower, char *const *datadirs, size_t n_datadirs, const char *verity_mode,
+                           char **ret);

@@ -44,9 +44,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 CHECK(c.have_digest || c.verity_check < 2);
                                 CHECK(unverified == !c.have_digest);
                                 CHECK(c.n_basedirs > 0);
-                                _cleanup_free_ char *o = cfs_ovl_legacy_options("/lower", c.basedirs, c.n_basedirs,
-                                                                                cfsroot_verity_mode(c.verity_check));
-                                CHECK(o);
+                                _cleanup_free_ char *o = NULL;
+                                r = cfs_ovl_legacy_options("/lower", c.basedirs, c.n_basedirs,
+                                                           cfsroot_verity_mode(c.verity_check), &o);
+                                CHECK(r == 0 || r == -E2BIG);
+                                if (r < 0) {
+                                        CHECK(!o);
+                                        cfsroot_config_done(&c);
+                                        free(s);
+                                        return 0;
+                                }
+                                CHECK(strlen(o) <= CFS_MOUNT_DATA_MAX);
+                                CHECK(strncmp(o, "metacopy=on,redirect_dir=on,verity=", 35) == 0);
                                 /* Escaping: exactly the options we add, whatever the paths. */
                                 int commas = 0;
                                 for (const char *p = o; *p; p++) {

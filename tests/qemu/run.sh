@@ -339,6 +339,74 @@ sc_basedir_smuggle() {
 		fi
 	done
 }
+sc_basedir_long() {
+	# The root device chooses how long the path of a basedir is: /cfs/long is a symlink to a
+	# deep directory holding /cfs/plain's objects (big.bin's without fs-verity). fsconfig()
+	# refuses strings of 256 bytes or more, and mount(2) silently cuts its options after
+	# 4095 bytes: the depth is chosen so that a fallback to mount(2) with
+	# "lowerdir=/.cfsroot-lower::/sysroot/<path>,metacopy=on,redirect_dir=on,verity=require"
+	# would lose exactly ",verity=require". Verification holds if big.bin still gives EIO.
+	local d deep=/cfs/deep n want=$((4095 - 54 - 8)) rel script
+	d=$(tampered_copy basedir-long) || { fail "basedir-long: cannot copy the disk"; return; }
+	script="mkdir $deep"$'\n'
+	while [ $((${#deep} + 251)) -le "$want" ]; do
+		deep+=/$(printf 'a%.0s' $(seq 250)); script+="mkdir $deep"$'\n'
+	done
+	n=$((want - ${#deep} - 1))
+	deep+=/$(printf 'b%.0s' $(seq "$n")); script+="mkdir $deep"$'\n'
+	while IFS= read -r rel; do
+		rel=${rel#"$QWORK/disktree/cfs/plain/"}
+		if [ -d "$QWORK/disktree/cfs/plain/$rel" ]; then script+="mkdir $deep/$rel"$'\n'
+		else script+="link /cfs/plain/$rel $deep/$rel"$'\n'; fi
+	done < <(find "$QWORK/disktree/cfs/plain" -mindepth 1 | LC_ALL=C sort)
+	script+="symlink /cfs/long $deep"$'\n'
+	debugfs -w -f - "$d" > /dev/null 2>&1 <<< "$script"
+	if [ "$(debugfs -R 'stat /cfs/long' "$d" 2>/dev/null | grep -c 'Type: symlink')" != 1 ] ||
+		! debugfs -R "ls $deep" "$d" 2>/dev/null | grep -q '[0-9a-f]'; then
+		fail "basedir-long: debugfs did not build the deep store (${#deep} bytes)"; return
+	fi
+	boot basedir-long "$d" "$(good_append) cfsroot.basedir=/cfs/long cfstest.read=$BIG_FILE cfstest.read=$OSREL_FILE"
+	sc_begin basedir-long
+	want_rc "$rc"
+	if log_has "$_sc_log" "CFSTEST: init started"; then
+		want "CFSTEST: read $BIG_FILE: EIO"
+		want_not "CFSTEST: read $BIG_FILE: OK"
+		want "CFSTEST: read $OSREL_FILE: OK"
+		sc_end "cfsroot.basedir=/cfs/long, a symlink to a $((${#deep} + 8))-byte path: verity=require kept (big.bin, object without fs-verity there, reads as EIO; os-release OK)"
+	else
+		want "cfsroot: boot failed; powering off (cfsroot.on_failure=poweroff)"
+		sc_end "cfsroot.basedir=/cfs/long, a symlink to a $((${#deep} + 8))-byte path: refused cleanly: '$(refusal_reason "$_sc_log")'"
+	fi
+}
+sc_sysroot_nodev() {
+	# The root device is not covered by the digest and stays visible at /sysroot: a device
+	# node on it (here /dev/null's numbers, put there offline) must not open.
+	local d
+	d=$(tampered_copy sysroot-nodev) || { fail "sysroot-nodev: cannot copy the disk"; return; }
+	printf 'cd /cfs\nmknod null c 1 3\n' | debugfs -w -f - "$d" > /dev/null 2>&1
+	if ! debugfs -R "stat /cfs/null" "$d" 2>/dev/null | grep -q 'Type: character special'; then
+		fail "sysroot-nodev: debugfs did not create /cfs/null"; return
+	fi
+	boot sysroot-nodev "$d" "$(good_append) cfstest.read=/sysroot/cfs/null cfstest.read=/dev/null"
+	sc_begin sysroot-nodev
+	want_rc "$rc"
+	want "CFSTEST: init started"
+	want "CFSTEST: read /dev/null: OK"
+	want "CFSTEST: read /sysroot/cfs/null: EACCES"
+	sc_end "a device node on the root device does not open at /sysroot (EACCES: mounted nodev, and nosuid); /dev/null does"
+}
+sc_image_fifo() {
+	# The image path on the root device names a FIFO: opening it for reading would wait for a
+	# writer forever (no message, no failure policy). It must be refused at once.
+	local d
+	d=$(tampered_copy image-fifo) || { fail "image-fifo: cannot copy the disk"; return; }
+	printf 'cd %s\nunlink %s\nmknod %s p\n' "${IMAGE_PATH%/*}" "${IMAGE_PATH##*/}" "${IMAGE_PATH##*/}" |
+		debugfs -w -f - "$d" > /dev/null 2>&1
+	if ! debugfs -R "stat $IMAGE_PATH" "$d" 2>/dev/null | grep -q 'Type: FIFO'; then
+		fail "image-fifo: debugfs did not put a FIFO at $IMAGE_PATH"; return
+	fi
+	refused image-fifo "$d" "$(good_append)" "cfsroot: image $IMAGE_PATH is not a regular file"
+}
 sc_halt() {
 	# Default policy halt: the failure line appears and the guest stays stopped (QEMU keeps
 	# running) until the harness kills it.
@@ -441,7 +509,7 @@ sc_unverified_warning() {
 
 ALL="good wrong_digest digest_63 digest_nonhex digest_prefix no_digest conflict duplicate_identical unknown_key image_missing
      image_noverity basedir_missing rootdev_timeout kernel_61 image_data_tampered image_meta_tampered
-     object_tampered object_swapped object_noverity basedir_smuggle halt no_cfsroot_key late_rootdev
+     object_tampered object_swapped object_noverity basedir_smuggle basedir_long sysroot_nodev image_fifo halt no_cfsroot_key late_rootdev
      unverified_warning"
 
 main() {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 #include "blockdev.h"
 #include "cmdline.h"
@@ -108,6 +110,19 @@ static void test_quoting(void) {
         /* Tabs and newlines separate too. */
         parse_ok("cfsroot=/x\tcfsroot.verity_check=0\nrw", &c);
         CHECK(streq(c.image, "/x") && c.verity_check == 0 && c.rw);
+        cfsroot_config_done(&c);
+
+        /* The kernel's isspace() is Latin-1: 0xa0 (NBSP) separates arguments, so the digest
+         * below is a key of its own, as the kernel (and whoever signed this) reads it. */
+        parse_ok("cfsroot=/x ro\xa0" "cfsroot.digest=" D64 "\xa0" "cfsroot.verity_check=0\xa0\xa0" "rw", &c);
+        CHECK(streq(c.image, "/x") && c.have_digest && c.verity_check == 0 && c.rw);
+        cfsroot_config_done(&c);
+        parse_ok("\xa0" "cfsroot=/x\xa0", &c);
+        CHECK(streq(c.image, "/x"));
+        cfsroot_config_done(&c);
+        /* Other high bytes are not spaces. */
+        parse_ok("cfsroot=/x\xe9" "y", &c);
+        CHECK(streq(c.image, "/x\xe9" "y"));
         cfsroot_config_done(&c);
         printf("PASS: quoting and whitespace like the kernel's next_arg\n");
 }
@@ -371,6 +386,99 @@ static void test_basedir(void) {
         printf("PASS: basedir split\n");
 }
 
+/* overlayfs's reading of a legacy option string (fs/overlayfs/params.c): options split at
+ * ',' not escaped by '\\', key and value split at the first '=', lowerdir's layers split
+ * at ':' not escaped ("::" before each data-only layer), then '\\' escapes removed. */
+struct ovl_parsed {
+        int n_opts;
+        char keys[8][32];
+        char values[8][512];
+        int n_layers;
+        char layers[8][512];
+        int first_data_layer;
+};
+
+static void unescape(const char *s, size_t n, char *out) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '\\' && i + 1 < n)
+                        i++;
+                out[k++] = s[i];
+        }
+        out[k] = '\0';
+}
+
+static void ovl_parse(const char *o, struct ovl_parsed *p) {
+        *p = (struct ovl_parsed) { .first_data_layer = -1 };
+        for (const char *opt = o;;) {
+                const char *end = opt;
+                while (*end && *end != ',')
+                        end += (*end == '\\' && end[1]) ? 2 : 1;
+                const char *eq = memchr(opt, '=', (size_t) (end - opt));
+                CHECK(eq && p->n_opts < 8);
+                CHECK((size_t) (eq - opt) < sizeof p->keys[0] && (size_t) (end - eq) < sizeof p->values[0]);
+                memcpy(p->keys[p->n_opts], opt, (size_t) (eq - opt));
+                p->keys[p->n_opts][eq - opt] = '\0';
+                memcpy(p->values[p->n_opts], eq + 1, (size_t) (end - eq - 1));
+                p->values[p->n_opts][end - eq - 1] = '\0';
+                p->n_opts++;
+                if (!*end)
+                        break;
+                opt = end + 1;
+        }
+        for (int i = 0; i < p->n_opts; i++) {
+                if (!streq(p->keys[i], "lowerdir"))
+                        continue;
+                for (const char *l = p->values[i];;) {
+                        const char *end = l;
+                        while (*end && *end != ':')
+                                end += (*end == '\\' && end[1]) ? 2 : 1;
+                        CHECK(p->n_layers < 8);
+                        unescape(l, (size_t) (end - l), p->layers[p->n_layers++]);
+                        if (!*end)
+                                break;
+                        l = end + 1;
+                        if (*l == ':') {
+                                if (p->first_data_layer < 0)
+                                        p->first_data_layer = p->n_layers;
+                                l++;
+                        } else
+                                CHECK(p->first_data_layer < 0); /* no lower layer after data layers */
+                }
+        }
+}
+
+static const char *ovl_value(const struct ovl_parsed *p, const char *key) {
+        const char *v = NULL;
+        for (int i = 0; i < p->n_opts; i++)
+                if (streq(p->keys[i], key)) {
+                        CHECK(!v); /* each option exactly once */
+                        v = p->values[i];
+                }
+        return v;
+}
+
+/* The string overlayfs gets holds exactly our options and layers, whatever the paths. */
+static void check_legacy(const char *lower, char *const *dirs, size_t n, const char *mode) {
+        _cleanup_free_ char *o = NULL;
+        struct ovl_parsed p;
+
+        CHECK(cfs_ovl_legacy_options(lower, dirs, n, mode, &o) == 0);
+        ovl_parse(o, &p);
+        CHECK(p.n_opts == (mode ? 4 : 3));
+        CHECK(streq(ovl_value(&p, "metacopy"), "on"));
+        CHECK(streq(ovl_value(&p, "redirect_dir"), "on"));
+        CHECK(mode ? streq(ovl_value(&p, "verity"), mode) : !ovl_value(&p, "verity"));
+        CHECK(ovl_value(&p, "lowerdir"));
+        CHECK(p.n_layers == (int) n + 1 && streq(p.layers[0], lower));
+        CHECK(n == 0 ? p.first_data_layer < 0 : p.first_data_layer == 1);
+        for (size_t i = 0; i < n; i++)
+                CHECK(streq(p.layers[i + 1], dirs[i]));
+        /* verity= comes before every path: a string cut short loses a path, never verity=. */
+        if (mode)
+                CHECK(strstr(o, ",verity=") < strstr(o, "lowerdir="));
+}
+
 static void test_ovl_escape(void) {
         _cleanup_free_ char *a = cfs_ovl_escape_path("/plain/path");
         CHECK(streq(a, "/plain/path"));
@@ -380,27 +488,50 @@ static void test_ovl_escape(void) {
         CHECK(streq(e, "/x\\:y\\\\z\\,"));
 
         char *dirs[] = { (char *) "/objs,verity=off", (char *) "/o:2" };
-        _cleanup_free_ char *o = cfs_ovl_legacy_options("/run/lower", dirs, 2, "require");
-        CHECK(streq(o, "lowerdir=/run/lower::/objs\\,verity=off::/o\\:2,metacopy=on,redirect_dir=on,verity=require"));
-        _cleanup_free_ char *o2 = cfs_ovl_legacy_options("/l,x", NULL, 0, NULL);
-        CHECK(streq(o2, "lowerdir=/l\\,x,metacopy=on,redirect_dir=on"));
+        _cleanup_free_ char *o = NULL;
+        CHECK(cfs_ovl_legacy_options("/run/lower", dirs, 2, "require", &o) == 0);
+        CHECK(streq(o, "metacopy=on,redirect_dir=on,verity=require,lowerdir=/run/lower::/objs\\,verity=off::/o\\:2"));
+        _cleanup_free_ char *o2 = NULL;
+        CHECK(cfs_ovl_legacy_options("/l,x", NULL, 0, NULL, &o2) == 0);
+        CHECK(streq(o2, "metacopy=on,redirect_dir=on,lowerdir=/l\\,x"));
 
-        /* Whatever the paths, splitting at unescaped ',' yields exactly our four options. */
-        char *evil[] = { (char *) "/a\\,verity=off", (char *) "/b\\" };
-        _cleanup_free_ char *o3 = cfs_ovl_legacy_options("/c,,", evil, 2, "require");
-        int commas = 0;
-        for (const char *p = o3; *p; p++) {
-                if (*p == '\\') {
-                        CHECK(p[1]);
-                        p++;
-                        continue;
-                }
-                if (*p == ',')
-                        commas++;
-        }
-        CHECK(commas == 3);
-        CHECK(strstr(o3, ",verity=require") && !strstr(o3, "verity=off,"));
-        printf("PASS: legacy overlayfs option escaping\n");
+        /* Paths made of every character that means something to overlayfs's parser. */
+        char *evil[] = {
+                (char *) "/a\\,verity=off",
+                (char *) "/b\\",
+                (char *) "/c,verity=off,metacopy=off",
+                (char *) "/d:/e::/f",
+                (char *) "/g=h,redirect_dir=off\\",
+                (char *) "/\\\\,,::==verity=off",
+        };
+        check_legacy("/c,,", evil, ELEMENTSOF(evil), "require");
+        check_legacy("/lower:verity=off", evil, ELEMENTSOF(evil), "on");
+        check_legacy("/lower\\", evil, 3, NULL);
+        check_legacy("/l", NULL, 0, "require");
+
+        /* mount(2) would cut a string longer than one page: refused, never cut. */
+        char *long_dir = malloc(5000);
+        CHECK(long_dir);
+        memset(long_dir, 'a', 4999);
+        long_dir[0] = '/';
+        long_dir[4999] = '\0';
+        _cleanup_free_ char *o4 = NULL;
+        CHECK(cfs_ovl_legacy_options("/l", &long_dir, 1, "require", &o4) == -E2BIG && !o4);
+        /* The longest string that fits is fine, one byte more is not. */
+        size_t fixed = strlen("metacopy=on,redirect_dir=on,verity=require,lowerdir=/l::");
+        long_dir[CFS_MOUNT_DATA_MAX - fixed] = '\0';
+        CHECK(cfs_ovl_legacy_options("/l", &long_dir, 1, "require", &o4) == 0 && strlen(o4) == CFS_MOUNT_DATA_MAX);
+        free(o4);
+        o4 = NULL;
+        long_dir[CFS_MOUNT_DATA_MAX - fixed] = 'a';
+        long_dir[CFS_MOUNT_DATA_MAX - fixed + 1] = '\0';
+        CHECK(cfs_ovl_legacy_options("/l", &long_dir, 1, "require", &o4) == -E2BIG && !o4);
+        /* Escaping counts. */
+        memset(long_dir + 1, ',', 2100);
+        long_dir[2101] = '\0';
+        CHECK(cfs_ovl_legacy_options("/l", &long_dir, 1, "require", &o4) == -E2BIG && !o4);
+        free(long_dir);
+        printf("PASS: legacy overlayfs option escaping (',', ':', '\\', '=' and \"verity=off\" in paths add or change no option; over-long strings refused)\n");
 
         /* The new mount API: one option per call, paths passed verbatim (no escaping needed). */
         struct cfs_fs_option opts[6];
@@ -569,6 +700,69 @@ static void test_rm_rf(const char *tmp) {
         printf("PASS: switch-root deletion walker empties the tree, keeps symlink targets\n");
 }
 
+/* The image is whatever the root device holds at that path: a FIFO must not hang the boot
+ * (the open would block forever and no failure policy would run), a device node must not be
+ * opened, a symlink not followed, and lookups stay inside the root directory. */
+static int image_open_in_child(int rootfd, const char *path) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                alarm(10); /* a hang ends the child with SIGALRM: the test fails, not hangs */
+                int fd = cfs_image_open_verified(rootfd, path, NULL, 0);
+                if (fd >= 0) {
+                        char buf[16] = "";
+                        ssize_t n = read(fd, buf, sizeof buf - 1);
+                        _exit(n == 5 && streq(buf, "image") ? 0 : 100);
+                }
+                _exit(fd == -EINVAL ? 1 : fd == -ENOENT ? 2 : 99);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status)) {
+                fprintf(stderr, "opening image %s: child killed by signal %d\n", path, WTERMSIG(status));
+                return -1;
+        }
+        return WEXITSTATUS(status);
+}
+
+static void test_image_open(const char *tmp) {
+        char root[PATH_MAX], p[PATH_MAX + 32];
+        snprintf(root, sizeof root, "%s/imgroot", tmp);
+        CHECK(mkdir(root, 0755) == 0);
+        snprintf(p, sizeof p, "%s/img", root);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        CHECK(fd >= 0 && write(fd, "image", 5) == 5);
+        close(fd);
+        snprintf(p, sizeof p, "%s/fifo", root);
+        CHECK(mkfifo(p, 0644) == 0);
+        snprintf(p, sizeof p, "%s/link", root);
+        CHECK(symlink("img", p) == 0);
+        snprintf(p, sizeof p, "%s/dir", root);
+        CHECK(mkdir(p, 0755) == 0);
+        snprintf(p, sizeof p, "%s/up", root);
+        CHECK(symlink("/", p) == 0); /* "/" means the root directory we give, not the host's */
+        snprintf(p, sizeof p, "%s/null", root);
+        bool have_dev = mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0;
+
+        int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(rootfd >= 0);
+        CHECK(image_open_in_child(rootfd, "/img") == 0);
+        CHECK(image_open_in_child(rootfd, "/dir/../../../img") == 0);
+        CHECK(image_open_in_child(rootfd, "/up/up/img") == 0);
+        CHECK(image_open_in_child(rootfd, "/fifo") == 1);
+        CHECK(image_open_in_child(rootfd, "/link") == 1);
+        CHECK(image_open_in_child(rootfd, "/dir") == 1);
+        CHECK(image_open_in_child(rootfd, "/missing") == 2);
+        CHECK(image_open_in_child(rootfd, "/up/etc/passwd") == 2);
+        if (have_dev)
+                CHECK(image_open_in_child(rootfd, "/null") == 1);
+        close(rootfd);
+        printf("PASS: image open: a FIFO%s, a symlink or a directory is refused without hanging; lookups stay in the root\n",
+               have_dev ? ", a device node" : "");
+        if (!have_dev)
+                printf("SKIP: image open of a device node: cannot mknod here\n");
+}
+
 static void rm_tmp(const char *tmp) {
         int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd >= 0) {
@@ -598,6 +792,7 @@ int main(void) {
         CHECK(mkdtemp(tmp));
         test_modalias_scan(tmp);
         test_rm_rf(tmp);
+        test_image_open(tmp);
         rm_tmp(tmp);
         return 0;
 }
