@@ -141,16 +141,6 @@ static int index_add(struct name_index *idx, cfs_node *n) {
         return 0;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Unescapes into a new NUL-terminated buffer (which may hold NULs: see *ret_len). */
 static int unescape(struct parser *p, const char *field, const char *s, size_t len, char **ret, size_t *ret_len) {
         _cleanup_free_ char *out = malloc(len + 1);
@@ -172,8 +162,8 @@ static int unescape(struct parser *p, const char *field, const char *s, size_t l
                 case 'r': out[o++] = '\r'; break;
                 case 't': out[o++] = '\t'; break;
                 case 'x': {
-                        int hi = i + 1 < len ? hexval(s[i + 1]) : -1;
-                        int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+                        int hi = i + 1 < len ? unhexchar(s[i + 1]) : -1;
+                        int lo = i + 2 < len ? unhexchar(s[i + 2]) : -1;
                         if (hi < 0 || lo < 0)
                                 return parse_error(p, -EINVAL, "%s: '\\x' needs two hex digits", field);
                         out[o++] = (char) (hi << 4 | lo);
@@ -226,7 +216,7 @@ static int parse_u64(struct parser *p, const char *field, const char *s, size_t 
         if (len == 0)
                 return parse_error(p, -EINVAL, "%s: empty number", field);
         for (size_t i = 0; i < len; i++) {
-                int d = hexval(s[i]);
+                int d = unhexchar(s[i]);
                 if (d < 0 || d >= base)
                         return parse_error(p, -EINVAL, "%s: invalid number '%.*s'", field, (int) MIN(len, 40), s);
                 if (v > (max - (uint64_t) d) / (uint64_t) base)
@@ -669,6 +659,16 @@ static int parse_buffer_lines(struct parser *p, const char *data, size_t size) {
         return 0;
 }
 
+/* Both entry points end here: finish the tree on success, make sure an error has a message. */
+static int parse_end(struct parser *p, int r, cfs_node **ret_root) {
+        if (r >= 0)
+                r = parser_finish(p, ret_root);
+        if (r < 0 && p->err && !p->err->msg[0])
+                parse_error(p, r, "%s", strerror(-r));
+        parser_done(p);
+        return r < 0 ? r : 0;
+}
+
 int cfs_dump_parse_buffer(const char *data, size_t size, cfs_node **ret_root, struct cfs_parse_error *err) {
         struct parser p = { .err = err };
         int r;
@@ -676,12 +676,7 @@ int cfs_dump_parse_buffer(const char *data, size_t size, cfs_node **ret_root, st
         if (err)
                 *err = (struct cfs_parse_error) {};
         r = parse_buffer_lines(&p, data, size);
-        if (r >= 0)
-                r = parser_finish(&p, ret_root);
-        if (r < 0 && err && !err->msg[0])
-                parse_error(&p, r, "%s", strerror(-r));
-        parser_done(&p);
-        return r < 0 ? r : 0;
+        return parse_end(&p, r, ret_root);
 }
 
 int cfs_dump_parse(FILE *f, cfs_node **ret_root, struct cfs_parse_error *err) {
@@ -706,12 +701,7 @@ int cfs_dump_parse(FILE *f, cfs_node **ret_root, struct cfs_parse_error *err) {
                 p.line = 0;
                 r = parse_error(&p, -EIO, "read error");
         }
-        if (r >= 0)
-                r = parser_finish(&p, ret_root);
-        if (r < 0 && err && !err->msg[0])
-                parse_error(&p, r, "%s", strerror(-r));
-        parser_done(&p);
-        return r < 0 ? r : 0;
+        return parse_end(&p, r, ret_root);
 }
 
 /* ---- Printer ---- */

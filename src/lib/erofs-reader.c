@@ -487,6 +487,19 @@ static int cmp_raw_key(const void *a, const void *b) {
 }
 
 /* Collects all xattrs of an inode (inline and shared) in image order. */
+/* Room for one more entry in a growing array. */
+static int grow_xattrs(struct raw_xattr **x, size_t n, size_t *alloc) {
+        if (n < *alloc)
+                return 0;
+        size_t a = *alloc ? *alloc * 2 : 8;
+        struct raw_xattr *nx = reallocarray(*x, a, sizeof(*nx));
+        if (!nx)
+                return -ENOMEM;
+        *x = nx;
+        *alloc = a;
+        return 0;
+}
+
 static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct raw_xattr **ret,
                           size_t *ret_n) {
         struct raw_xattr *x = NULL;
@@ -515,15 +528,9 @@ static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct
 
         for (uint64_t off = inline_off; off < end;) {
                 uint64_t sz;
-                if (n == alloc) {
-                        alloc = alloc ? alloc * 2 : 8;
-                        struct raw_xattr *nx = reallocarray(x, alloc, sizeof(*nx));
-                        if (!nx) {
-                                k = -ENOMEM;
-                                goto fail;
-                        }
-                        x = nx;
-                }
+                k = grow_xattrs(&x, n, &alloc);
+                if (k < 0)
+                        goto fail;
                 k = read_xattr_entry(r, off, end, &x[n], &sz);
                 if (k < 0)
                         goto fail;
@@ -537,15 +544,9 @@ static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct
 
         for (unsigned i = 0; i < shared; i++) {
                 uint64_t id = get32(h + sizeof(struct erofs_xattr_ibody_header) + 4 * i), sz;
-                if (n == alloc) {
-                        alloc = alloc ? alloc * 2 : 8;
-                        struct raw_xattr *nx = reallocarray(x, alloc, sizeof(*nx));
-                        if (!nx) {
-                                k = -ENOMEM;
-                                goto fail;
-                        }
-                        x = nx;
-                }
+                k = grow_xattrs(&x, n, &alloc);
+                if (k < 0)
+                        goto fail;
                 k = read_xattr_entry(r, r->xattr_off + 4 * id, r->size, &x[n], &sz);
                 if (k < 0)
                         goto fail;

@@ -91,14 +91,6 @@ void cfs_object_path(const uint8_t digest[CFS_DIGEST_SIZE], char out[CFS_OBJECT_
         memcpy(out + 3, hex + 2, CFS_DIGEST_SIZE * 2 - 2 + 1);
 }
 
-static int hash_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata) {
-        if (data)
-                cfs_verity_update(userdata, data, n);
-        else
-                cfs_verity_update_zeros(userdata, n);
-        return 0;
-}
-
 /* Records the first error (logging it once) and tells every worker to stop. */
 _printf_(3, 4) static int scan_fail(struct scan_ctx *ctx, int r, const char *fmt, ...) {
         va_list ap;
@@ -207,7 +199,7 @@ static int read_regular(struct worker *w, cfs_node *n, int dfd, const char *name
                 cfs_verity_ctx *m = cfs_verity_new();
                 if (!m)
                         return scan_fail(w->ctx, -ENOMEM, "Out of memory hashing '%s'", relpath);
-                r = cfs_read_sparse(fd, size, w->buf, STREAM_CHUNK, hash_chunk, m);
+                r = cfs_read_sparse(fd, size, w->buf, STREAM_CHUNK, cfs_verity_update_chunk, m);
                 cfs_verity_final(m, n->digest);
                 cfs_verity_free(m);
                 if (r == -ESTALE)

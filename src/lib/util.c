@@ -123,7 +123,7 @@ void hex_encode(const uint8_t *data, size_t n, char *out) {
         out[2 * n] = '\0';
 }
 
-static int unhex(char c) {
+int unhexchar(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')
@@ -137,7 +137,7 @@ int hex_decode(const char *s, size_t len, uint8_t *out, size_t n) {
         if (len != 2 * n)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++) {
-                int hi = unhex(s[2 * i]), lo = unhex(s[2 * i + 1]);
+                int hi = unhexchar(s[2 * i]), lo = unhexchar(s[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return -EINVAL;
                 out[i] = (uint8_t) (hi << 4 | lo);

@@ -72,7 +72,9 @@ int loop_pwrite(int fd, const void *buf, size_t n, off_t off);
 typedef int (*cfs_chunk_fn)(const uint8_t *data, size_t n, uint64_t off, void *userdata);
 int cfs_read_sparse(int fd, uint64_t size, uint8_t *buf, size_t buf_size, cfs_chunk_fn fn, void *userdata);
 
-/* Hex helpers: hex_encode writes 2*n+1 bytes; hex_decode returns 0 or -EINVAL (either case). */
+/* Hex helpers: hex_encode writes 2*n+1 bytes; hex_decode returns 0 or -EINVAL (either case);
+ * unhexchar returns a digit's value or -1. */
+int unhexchar(char c);
 void hex_encode(const uint8_t *data, size_t n, char *out);
 int hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
 

@@ -203,7 +203,7 @@ void cfs_verity_digest_small(const void *data, size_t n, uint8_t ret_digest[CFS_
 
 static void verity_freep(cfs_verity_ctx **c) { cfs_verity_free(*c); }
 
-static int digest_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata) {
+int cfs_verity_update_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata) {
         if (data)
                 cfs_verity_update(userdata, data, n);
         else
@@ -222,7 +222,7 @@ int cfs_verity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        int r = cfs_read_sparse(fd, (uint64_t) st.st_size, buf, 256 * 1024, digest_chunk, c);
+        int r = cfs_read_sparse(fd, (uint64_t) st.st_size, buf, 256 * 1024, cfs_verity_update_chunk, c);
         if (r < 0)
                 return r;
         cfs_verity_final(c, ret_digest);

@@ -22,6 +22,8 @@ typedef struct cfs_verity_ctx cfs_verity_ctx;
 cfs_verity_ctx *cfs_verity_new(void);
 void cfs_verity_update(cfs_verity_ctx *c, const void *data, size_t n);
 void cfs_verity_update_zeros(cfs_verity_ctx *c, uint64_t n);
+/* A cfs_chunk_fn (util.h) feeding the context in userdata: data, or a hole when data is NULL. */
+int cfs_verity_update_chunk(const uint8_t *data, size_t n, uint64_t off, void *userdata);
 void cfs_verity_final(cfs_verity_ctx *c, uint8_t ret_digest[CFS_DIGEST_SIZE]);
 cfs_verity_ctx *cfs_verity_free(cfs_verity_ctx *c);
 
