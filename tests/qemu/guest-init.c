@@ -4,15 +4,23 @@
  * cfstest.* keys of the kernel command line, then syncs and powers off so QEMU ends.
  *
  *   cfstest.install         enable fs-verity on every regular file under /sysroot/cfs
- *                           (the install boot; the physical root must be mounted rw), except
- *                           under /sysroot/cfs/plain*, kept without verity on purpose
+ *                           with the product's `/usr/bin/cfsroot verity enable` (the install
+ *                           boot; the physical root must be mounted rw), except under
+ *                           /sysroot/cfs/plain*, kept without verity on purpose; each file is
+ *                           then measured with this program's own ioctl to count successes
  *   cfstest.measure=PATH    print the fs-verity digest the kernel reports for PATH
+ *   cfstest.mkcfs=SRC       run `/usr/bin/mkcfs --store /sysroot/cfs/objects-g --enable-verity
+ *                           --print-digest SRC /sysroot/cfs/images/g.cfs` (needs rw), then
+ *                           `/usr/bin/cfsroot verity measure` on that image and every object
+ *   cfstest.cfsmeasure=PATH run `/usr/bin/cfsroot verity measure PATH`
  *   cfstest.sha256=PATH     print the SHA-256 of PATH's bytes as read through this root
  *   cfstest.read=PATH       read PATH to the end: "CFSTEST: read PATH: OK" or ": EIO" (errno name)
  *
  * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
  *
- * Each key may repeat. Written for the test guest only: no dependencies beyond libc. */
+ * Programs run by these keys have their output echoed as "CFSTEST: LABEL: line" and end
+ * with "CFSTEST: LABEL: exit N". Each key may repeat. Written for the test guest only: no
+ * dependencies beyond libc. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +36,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -164,31 +173,109 @@ static int hash_file(const char *path, char hex[65]) {
         return r;
 }
 
-/* ---- install: fs-verity on every file of the store and the images. */
-static int enable_verity(const char *path) {
-        struct fsverity_enable_arg arg = {
-                .version = 1,
-                .hash_algorithm = FS_VERITY_HASH_ALG_SHA256,
-                .block_size = 4096,
-        };
-        int fd, r = 0;
+/* ---- running the product's own binaries (in the test OS at /usr/bin) */
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        if (ioctl(fd, FS_IOC_ENABLE_VERITY, &arg) < 0 && errno != EEXIST)
-                r = -errno;
-        close(fd);
-        return r;
+/* Runs ARGV (fork+exec, absolute path) with its stdout and stderr echoed line by line as
+ * "CFSTEST: LABEL: ..." and then "CFSTEST: LABEL: exit N". Returns N, or -1 when the program
+ * did not start or did not exit normally. */
+static int run_prog(const char *label, char *const argv[]) {
+        static char out[65536];
+        size_t used = 0;
+        int p[2], status, code;
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                say("%s: pipe: %s", label, errname(errno));
+                return -1;
+        }
+        pid = fork();
+        if (pid < 0) {
+                say("%s: fork: %s", label, errname(errno));
+                close(p[0]);
+                close(p[1]);
+                return -1;
+        }
+        if (pid == 0) {
+                /* dup2 clears O_CLOEXEC on the copies: the program inherits only these. */
+                if (dup2(p[1], STDOUT_FILENO) < 0 || dup2(p[1], STDERR_FILENO) < 0)
+                        _exit(126);
+                execv(argv[0], argv);
+                dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], errname(errno));
+                _exit(127);
+        }
+        close(p[1]);
+        for (;;) {
+                ssize_t n;
+                if (used == sizeof out - 1) /* a runaway program: keep what fits */
+                        used = 0;
+                n = read(p[0], out + used, sizeof out - 1 - used);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                used += (size_t) n;
+        }
+        close(p[0]);
+        out[used] = 0;
+        for (char *line = out, *nl; *line; line = nl) {
+                nl = strchr(line, '\n');
+                if (nl)
+                        *nl++ = 0;
+                else
+                        nl = line + strlen(line);
+                if (*line)
+                        say("%s: %s", label, line);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        say("%s: waitpid: %s", label, errname(errno));
+                        return -1;
+                }
+        code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (code >= 0)
+                say("%s: exit %d", label, code);
+        else
+                say("%s: killed by signal %d", label, WTERMSIG(status));
+        return code;
 }
 
-static void install_tree(const char *dir, unsigned *n_ok, unsigned *n_fail) {
+/* A growing list of paths. */
+struct paths {
+        char **v;
+        size_t n, cap;
+};
+
+static void paths_add(struct paths *l, const char *p) {
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 64;
+                char **v = realloc(l->v, cap * sizeof *v);
+                if (!v)
+                        return;
+                l->v = v;
+                l->cap = cap;
+        }
+        l->v[l->n] = strdup(p);
+        if (l->v[l->n])
+                l->n++;
+}
+
+static void paths_free(struct paths *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i]);
+        free(l->v);
+        *l = (struct paths) {};
+}
+
+/* Every regular file under DIR (recursively), except
+ * directories named plain* directly under /sysroot/cfs: the suite keeps deliberately
+ * unprotected copies there. */
+static void collect_files(const char *dir, struct paths *l, unsigned *n_fail) {
         struct dirent *de;
         DIR *d;
 
         d = opendir(dir);
         if (!d) {
-                say("install: cannot open %s: %s", dir, errname(errno));
+                say("cannot open %s: %s", dir, errname(errno));
                 (*n_fail)++;
                 return;
         }
@@ -202,20 +289,98 @@ static void install_tree(const char *dir, unsigned *n_ok, unsigned *n_fail) {
                 if (lstat(p, &st) < 0)
                         continue;
                 if (S_ISDIR(st.st_mode)) {
-                        /* plain* dirs hold deliberately unprotected copies for the suite. */
                         if (strcmp(dir, "/sysroot/cfs") == 0 && strncmp(de->d_name, "plain", 5) == 0)
                                 continue;
-                        install_tree(p, n_ok, n_fail);
-                } else if (S_ISREG(st.st_mode)) {
-                        int r = enable_verity(p);
-                        if (r < 0) {
-                                say("install: enabling fs-verity on %s failed: %s", p, errname(-r));
-                                (*n_fail)++;
-                        } else
-                                (*n_ok)++;
-                }
+                        collect_files(p, l, n_fail);
+                } else if (S_ISREG(st.st_mode))
+                        paths_add(l, p);
         }
         closedir(d);
+}
+
+/* Runs PROG SUB1 SUB2 PATHS[0..N-1]. */
+static int run_on_paths(const char *label, const char *prog, const char *sub1, const char *sub2,
+                        char **paths, size_t n) {
+        char **argv = calloc(n + 4, sizeof *argv);
+        int r;
+
+        if (!argv)
+                return -1;
+        argv[0] = (char *) prog;
+        argv[1] = (char *) sub1;
+        argv[2] = (char *) sub2;
+        memcpy(argv + 3, paths, n * sizeof *argv);
+        r = run_prog(label, argv);
+        free(argv);
+        return r;
+}
+
+/* 0 if the kernel reports an fs-verity digest for PATH, else -errno. */
+static int has_verity(const char *path) {
+        struct {
+                struct fsverity_digest d;
+                uint8_t buf[64];
+        } m = { .d.digest_size = 64 };
+        int fd, r = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (ioctl(fd, FS_IOC_MEASURE_VERITY, &m.d) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+#define CFSROOT_BIN "/usr/bin/cfsroot"
+#define MKCFS_BIN "/usr/bin/mkcfs"
+
+/* ---- install: the product's `cfsroot verity enable` on every file of the store and the
+ * images; then each file's measurement (by this program's own ioctl) decides success. */
+static void run_install(void) {
+        struct paths l = {};
+        unsigned ok = 0, failed = 0, runs = 0, runs_ok = 0;
+        const size_t batch = 64;
+
+        collect_files("/sysroot/cfs", &l, &failed);
+        for (size_t i = 0; i < l.n; i += batch) {
+                size_t k = l.n - i < batch ? l.n - i : batch;
+                runs++;
+                if (run_on_paths("install: cfsroot verity enable", CFSROOT_BIN, "verity", "enable", l.v + i, k) == 0)
+                        runs_ok++;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+                int r = has_verity(l.v[i]);
+                if (r < 0) {
+                        say("install: %s has no fs-verity after cfsroot verity enable: %s", l.v[i], errname(-r));
+                        failed++;
+                } else
+                        ok++;
+        }
+        paths_free(&l);
+        sync();
+        say("install: enabled with %s verity enable: %u runs, %u exited 0", CFSROOT_BIN, runs, runs_ok);
+        say("install: fs-verity enabled on %u files, %u failures", ok, failed);
+}
+
+/* ---- cfstest.mkcfs=SRC: the product's mkcfs builds a new image and store from SRC on the
+ * verified root, enabling fs-verity itself; cfsroot then measures the image and objects. */
+#define G_STORE "/sysroot/cfs/objects-g"
+#define G_IMAGE "/sysroot/cfs/images/g.cfs"
+
+static void guest_mkcfs(const char *src) {
+        char *argv[] = { MKCFS_BIN, "--store", G_STORE, "--enable-verity", "--print-digest",
+                         (char *) src, G_IMAGE, NULL };
+        struct paths l = {};
+        unsigned failed = 0;
+
+        run_prog("mkcfs", argv);
+        paths_add(&l, G_IMAGE);
+        collect_files(G_STORE, &l, &failed);
+        run_on_paths("mkcfs: cfsroot verity measure", CFSROOT_BIN, "verity", "measure", l.v, l.n);
+        say("mkcfs: measured %zu files", l.n);
+        paths_free(&l);
+        sync();
 }
 
 static void measure(const char *path) {
@@ -365,12 +530,8 @@ int main(int argc, char **argv) {
                 if (strcmp(tok, "cfstest.install") == 0)
                         install = true;
         }
-        if (install) {
-                unsigned ok = 0, failed = 0;
-                install_tree("/sysroot/cfs", &ok, &failed);
-                sync();
-                say("install: fs-verity enabled on %u files, %u failures", ok, failed);
-        }
+        if (install)
+                run_install();
 
         /* strtok_r wrote NULs: walk the buffer token by token instead of re-splitting. */
         for (char *p = cmdline; p < cmdline + n; p += strlen(p) + 1) {
@@ -378,6 +539,14 @@ int main(int argc, char **argv) {
                         continue;
                 if (strncmp(p, "cfstest.measure=", 16) == 0)
                         measure(p + 16);
+                else if (strncmp(p, "cfstest.mkcfs=", 14) == 0)
+                        guest_mkcfs(p + 14);
+                else if (strncmp(p, "cfstest.cfsmeasure=", 19) == 0) {
+                        char label[4200];
+                        char *argv[] = { CFSROOT_BIN, "verity", "measure", p + 19, NULL };
+                        snprintf(label, sizeof label, "cfsroot verity measure %s", p + 19);
+                        run_prog(label, argv);
+                }
                 else if (strncmp(p, "cfstest.sha256=", 15) == 0) {
                         char hex[65];
                         int r = hash_file(p + 15, hex);

@@ -1,7 +1,8 @@
 # Shared by the QEMU boot suite (run.sh), the demo (demo.sh) and the boot benchmark
 # (tests/bench/bench-boot.sh): fetch the test kernels, build the test OS (a tiny tree whose
-# /sbin/init is guest-init.c), its composefs image and object store (mkcfs), the ext4 test disk,
-# the cfsroot initramfs, and run the install boot that enables fs-verity inside a guest (the
+# /sbin/init is guest-init.c, with the product's static cfsroot and mkcfs in /usr/bin), its
+# composefs image and object store (mkcfs), the ext4 test disk, the cfsroot initramfs, and run
+# the install boot that enables fs-verity inside a guest with `cfsroot verity enable` (the
 # host kernel has none). Source it after tests/lib.sh; then call qemu_prepare.
 #
 # Results (globals): QWORK (work dir), QLOGS (console logs), KVER_612/VMLINUZ_612/INITRD_612,
@@ -50,8 +51,12 @@ find_object() { # store dir, file, prefix
 build_os_tree() { # dir
 	local t=$1
 	rm -rf "$t"
-	mkdir -p "$t"/{sbin,etc,usr/share/cfstest,sysroot,dev,proc,sys,run,tmp}
+	mkdir -p "$t"/{sbin,etc,usr/bin,usr/share/cfstest,sysroot,dev,proc,sys,run,tmp}
 	cp "$QWORK/guest-init" "$t/sbin/init"
+	# The product itself, run by guest-init: the install boot enables fs-verity with
+	# `cfsroot verity enable`, and a scenario builds an image with `mkcfs --enable-verity`.
+	cp "$B/cfsroot" "$t/usr/bin/cfsroot"
+	cp "$QWORK/mkcfs-static" "$t/usr/bin/mkcfs"
 	# Longer than the image's inline limit, so it lives in the object store like big.bin.
 	printf 'NAME="cfsroot test OS"\nPRETTY_NAME="cfsroot test OS (composefs root, fs-verity)"\nID=cfstest\nVERSION_ID=1\nHOME_URL="file:///usr/share/cfstest"\n' > "$t/etc/os-release"
 	echo "small file" > "$t/usr/share/cfstest/small.txt"
@@ -60,6 +65,22 @@ build_os_tree() { # dir
 	# A few hundred KB of random bytes; the suite compares against their SHA-256 each run.
 	head -c 307200 /dev/urandom > "$t/usr/share/cfstest/big.bin"
 	chmod 0755 "$t/sbin/init"
+}
+
+# A static mkcfs for the guest (the Makefile builds mkcfs dynamically; the test OS has no libc),
+# from the same sources as $B/mkcfs; rebuilt when a source is newer.
+build_static_mkcfs() {
+	local out=$QWORK/mkcfs-static version
+	if [ -x "$out" ] && [ -z "$(find "$TOP/src/mkcfs.c" "$TOP/src/lib" -newer "$out" -print -quit)" ]; then
+		return 0
+	fi
+	version=$(sed -n 's/^VERSION *:= *//p' "$TOP/Makefile")
+	gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -DCFS_VERSION="\"${version:-test}\"" \
+		-I"$TOP/src/lib" -I"$CACHE/kmod/include" -ffunction-sections -fdata-sections -Wl,--gc-sections \
+		"$TOP/src/mkcfs.c" "$TOP"/src/lib/*.c -o "$out.tmp" \
+		-lcrypto -lblkid "$CACHE/kmod/lib/libkmod.a" -llzma -lz -pthread -ldl > "$QLOGS/mkcfs-static.log" 2>&1 ||
+		{ echo "qemu: building a static mkcfs failed (see $QLOGS/mkcfs-static.log)" >&2; return 1; }
+	mv "$out.tmp" "$out"
 }
 
 # qemu_prepare: everything the boots need. Returns 0, 1 (a build step failed: the caller
@@ -92,6 +113,7 @@ qemu_prepare() {
 
 	gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
 		"$TOP/tests/qemu/guest-init.c" -o "$QWORK/guest-init" || return 1
+	build_static_mkcfs || return 1
 
 	# Initramfs for each kernel, rebuilt when cfsroot or the builder changed.
 	INITRD_612=$QWORK/initramfs-6.12.img

@@ -104,7 +104,15 @@ sc_install() { # (already booted by qemu_prepare)
 	want ", 0 failures"
 	want "CFSTEST: measure /sysroot$IMAGE_PATH: sha256:$DIGEST"
 	log_has "$_sc_log" "CFSTEST: install: fs-verity enabled on 0 files" && _sc_err+="no file got fs-verity; "
-	sc_end "unverified install boot (verity_check=0) warned, enabled fs-verity on the store and image in the guest; the guest kernel measures the image as mkcfs's digest sha256:$DIGEST"
+	# fs-verity was enabled by the product (`cfsroot verity enable`, every run exit 0);
+	# guest-init's own measurement of each file counted the successes above.
+	local runs
+	runs=$(log_line "$_sc_log" "CFSTEST: install: enabled with /usr/bin/cfsroot verity enable: " |
+		sed -n 's/.*: \([0-9]*\) runs, \([0-9]*\) exited 0$/\1 \2/p')
+	if [ -z "$runs" ] || [ "${runs% *}" = 0 ] || [ "${runs% *}" != "${runs#* }" ]; then
+		_sc_err+="'cfsroot verity enable' did not run, or did not exit 0 every time ('${runs:-no summary line}'); "
+	fi
+	sc_end "unverified install boot (verity_check=0) warned; the product's '/usr/bin/cfsroot verity enable' (${runs% *} run(s), all exit 0) enabled fs-verity on the store and image in the guest; the guest kernel measures the image as mkcfs's digest sha256:$DIGEST"
 }
 
 check_initramfs() {
@@ -151,6 +159,51 @@ sc_good() {
 	want_not "cfsroot: booting UNVERIFIED"
 	want_not "FILE CORRUPTED"
 	sc_end "verified boot: 'cfsroot: verified $IMAGE_PATH (sha256:…)', init ran from the overlay root, physical root ro at /sysroot, $BIG_FILE reads back with its source SHA-256"
+}
+
+sc_guest_mkcfs() {
+	# The product's success paths that need a kernel with fs-verity (the host has none): on
+	# the verified root (physical root rw), the guest's static mkcfs builds an image and a
+	# new store from /usr (cfsroot, mkcfs, /usr/share/cfstest) with --enable-verity, which
+	# also compares the kernel's measurement of the image with its own digest; `cfsroot
+	# verity measure` then reports the kernel's digests. The host builds the same tree with
+	# its own mkcfs: same image digest, same object names; each object's measured digest is
+	# its name. And `cfsroot verity measure` on an object without fs-verity (/cfs/plain)
+	# says so and exits 1.
+	local src=/usr plain host guest measured hex path rel n=0 line
+	local pre='CFSTEST: mkcfs: cfsroot verity measure: '
+	plain=/sysroot/cfs/plain${BIG_OBJ#/cfs/objects}
+	boot guest-mkcfs "$DISK_BASE" "$(good_append) rw cfstest.mkcfs=$src cfstest.cfsmeasure=$plain"
+	sc_begin guest-mkcfs
+	want_rc "$rc"
+	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
+	want "CFSTEST: mount /sysroot: ext4 rw"
+	want "CFSTEST: mkcfs: exit 0"
+	want "${pre}exit 0"
+	rm -rf "$QWORK/g-store" "$QWORK/g.cfs"
+	host=$("$B/mkcfs" --store "$QWORK/g-store" --print-digest "$QWORK/os$src" "$QWORK/g.cfs" | grep -oE '^[0-9a-f]{64}$')
+	guest=$(tr -d '\r' < "$_sc_log" | sed -n 's/.*CFSTEST: mkcfs: \([0-9a-f]\{64\}\)$/\1/p' | head -n1)
+	measured=$(tr -d '\r' < "$_sc_log" | sed -n "s|.*${pre}sha256:\\([0-9a-f]\\{64\\}\\) /sysroot/cfs/images/g.cfs\$|\\1|p" | head -n1)
+	[ -n "$host" ] || _sc_err+="the host's mkcfs printed no digest; "
+	[ -n "$guest" ] || _sc_err+="the guest's mkcfs printed no digest; "
+	[ -n "$measured" ] || _sc_err+="'cfsroot verity measure' printed no digest for g.cfs; "
+	[ "$guest" = "$measured" ] || _sc_err+="mkcfs printed $guest, the kernel measures g.cfs as $measured; "
+	[ "$guest" = "$host" ] || _sc_err+="the guest's mkcfs made $guest, the host's $host for the same tree; "
+	# Objects: measured digest = file name; the set of names = the host store's.
+	local gnames='' hnames
+	while IFS= read -r line; do
+		hex=${line%% *} path=${line#* }
+		rel=${path#/sysroot/cfs/objects-g/}
+		[ "$hex" = "${rel//\//}" ] || _sc_err+="object $path measures as $hex; "
+		gnames+="$rel"$'\n'
+		n=$((n + 1))
+	done < <(tr -d '\r' < "$_sc_log" | sed -n "s|.*${pre}sha256:\\([0-9a-f]\\{64\\} /sysroot/cfs/objects-g/.*\\)\$|\\1|p")
+	[ "$n" -gt 0 ] || _sc_err+="no object of the new store was measured; "
+	hnames=$(cd "$QWORK/g-store" 2>/dev/null && find . -type f | sed 's|^\./||' | LC_ALL=C sort)
+	[ "$(printf '%s' "$gnames" | LC_ALL=C sort)" = "$hnames" ] || _sc_err+="the guest's store objects differ from the host's; "
+	want "CFSTEST: cfsroot verity measure $plain: cfsroot: $plain has no fs-verity"
+	want "CFSTEST: cfsroot verity measure $plain: exit 1"
+	sc_end "in the guest, 'mkcfs --enable-verity --print-digest $src' exit 0 printed sha256:$guest = 'cfsroot verity measure' of the new image = the host mkcfs's digest of the same tree; $n new object(s) measured, each digest = its name, same names as the host's store; 'cfsroot verity measure' of a file without fs-verity: 'has no fs-verity', exit 1"
 }
 
 sc_wrong_digest() {
@@ -507,7 +560,7 @@ sc_unverified_warning() {
 	sc_end "no digest with explicit cfsroot.verity_check=1: boots with the 'cfsroot: booting UNVERIFIED root' warning"
 }
 
-ALL="good wrong_digest digest_63 digest_nonhex digest_prefix no_digest conflict duplicate_identical unknown_key image_missing
+ALL="good guest_mkcfs wrong_digest digest_63 digest_nonhex digest_prefix no_digest conflict duplicate_identical unknown_key image_missing
      image_noverity basedir_missing rootdev_timeout kernel_61 image_data_tampered image_meta_tampered
      object_tampered object_swapped object_noverity basedir_smuggle basedir_long sysroot_nodev image_fifo halt no_cfsroot_key late_rootdev
      unverified_warning"
