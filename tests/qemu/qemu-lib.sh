@@ -20,12 +20,15 @@ OSREL_FILE=/etc/os-release
 
 # qemu_boot LOG KERNEL INITRD APPEND [QEMU ARGS...]: one boot, console to LOG, under timeout.
 # Returns QEMU's exit status (124 on timeout).
+# no_timer_check: under TCG on a loaded host, the kernel's early IO-APIC timer check can
+# fail and panic before /init runs ("IO-APIC + timer doesn't work", seen once with 6.1);
+# the check exists for broken hardware, not for anything the tests look at.
 qemu_boot() {
 	local log=$1 kernel=$2 initrd=$3 append=$4
 	shift 4
 	timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1024 \
 		-no-reboot -nodefaults -display none -serial stdio \
-		-kernel "$kernel" -initrd "$initrd" -append "$append" "$@" > "$log" 2>&1 < /dev/null
+		-kernel "$kernel" -initrd "$initrd" -append "$append no_timer_check" "$@" > "$log" 2>&1 < /dev/null
 }
 
 # The kernel command line every boot of the test disk starts from.
