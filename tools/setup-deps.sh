@@ -19,7 +19,7 @@ PKGS=(
 	autoconf automake libtool dpkg-dev
 	# tests
 	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
-	qemu-system-x86 qemu-utils util-linux kmod file
+	qemu-system-x86 qemu-utils util-linux kmod file fdisk
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

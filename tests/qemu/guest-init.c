@@ -15,6 +15,8 @@
  *   cfstest.cfsmeasure=PATH run `/usr/bin/cfsroot verity measure PATH`
  *   cfstest.sha256=PATH     print the SHA-256 of PATH's bytes as read through this root
  *   cfstest.read=PATH       read PATH to the end: "CFSTEST: read PATH: OK" or ": EIO" (errno name)
+ *   cfstest.cat=PATH        print each line of PATH (first 64 KiB) as "CFSTEST: cat PATH: LINE",
+ *                           or "CFSTEST: cat PATH: ! ENOENT" (errno name) if it cannot be read
  *
  * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
  *
@@ -442,6 +444,39 @@ static void list_dir(const char *label, const char *dir) {
 }
 
 /* The filesystem type mounted at PATH, from /proc/self/mountinfo (last mount wins). */
+/* cfstest.cat=PATH: small text files such as /proc/mounts or a module's parameter in sysfs.
+ * A failure is printed with a "!" that no file line of interest starts with. */
+static void cat_file(const char *path) {
+        static char buf[65536];
+        size_t len = 0;
+        ssize_t n;
+        char *line, *save = NULL;
+        int fd;
+
+        /* sysfs is the new root's business; mount it if nothing did (module parameters). */
+        if (strncmp(path, "/sys/", 5) == 0 && access("/sys/module", F_OK) < 0)
+                (void) mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                say("cat %s: ! %s", path, errname(errno));
+                return;
+        }
+        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) != 0) {
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        say("cat %s: ! %s", path, errname(errno));
+                        close(fd);
+                        return;
+                }
+                len += (size_t) n;
+        }
+        close(fd);
+        buf[len] = 0;
+        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                say("cat %s: %s", path, line);
+}
+
 static void print_mount(const char *path) {
         char line[4096], found[300] = "none";
         FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -558,7 +593,8 @@ int main(int argc, char **argv) {
                         char hex[65];
                         int r = hash_file(p + 13, hex);
                         say("read %s: %s", p + 13, r < 0 ? errname(-r) : "OK");
-                }
+                } else if (strncmp(p, "cfstest.cat=", 12) == 0)
+                        cat_file(p + 12);
         }
         print_klog();
 

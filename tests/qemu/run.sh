@@ -42,12 +42,13 @@ drive() { echo "file=$1,if=virtio,format=${2:-qcow2}"; }
 
 # boot SCENARIO DISK APPEND-EXTRA [KERNEL INITRD]: a boot of the test disk with the default
 # append line (failure policy poweroff first, so even a parse error knows it) plus EXTRA.
-# Sets $rc.
+# ROOT_ARG replaces root=LABEL=... (so that no other root= can satisfy the boot), IMAGE_ARG
+# replaces cfsroot=IMAGE. Sets $rc.
 boot() {
 	local name=$1 disk=$2 extra=$3 kernel=${4:-$VMLINUZ_612} initrd=${5:-$INITRD_612} q
 	q=$(disk_for "$name" "$disk") || { rc=1; return; }
 	qemu_boot "$QLOGS/$name.log" "$kernel" "$initrd" \
-		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff root=LABEL=$LABEL ${IMAGE_ARG-cfsroot=$IMAGE_PATH} $extra" \
+		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff ${ROOT_ARG-root=LABEL=$LABEL} ${IMAGE_ARG-cfsroot=$IMAGE_PATH} $extra" \
 		-drive "$(drive "$q")"
 	rc=$?
 }
@@ -144,7 +145,7 @@ check_initramfs() {
 }
 
 sc_good() {
-	boot good "$DISK_BASE" "$(good_append) cfstest.sha256=$BIG_FILE cfstest.read=$OSREL_FILE"
+	boot good "$DISK_BASE" "$(good_append) cfstest.sha256=$BIG_FILE cfstest.read=$OSREL_FILE cfstest.cat=$LOOP_MAX_PART"
 	sc_begin good
 	want_rc "$rc"
 	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
@@ -156,9 +157,10 @@ sc_good() {
 	want "CFSTEST: sysroot: cfs lost+found"
 	want "CFSTEST: sha256 $BIG_FILE: $BIG_SHA256"
 	want "CFSTEST: read $OSREL_FILE: OK"
+	want "CFSTEST: cat $LOOP_MAX_PART: 0"  # the default, so that module-param's 7 means something
 	want_not "cfsroot: booting UNVERIFIED"
 	want_not "FILE CORRUPTED"
-	sc_end "verified boot: 'cfsroot: verified $IMAGE_PATH (sha256:…)', init ran from the overlay root, physical root ro at /sysroot, $BIG_FILE reads back with its source SHA-256"
+	sc_end "verified boot: 'cfsroot: verified $IMAGE_PATH (sha256:…)', init ran from the overlay root, physical root ro at /sysroot, $BIG_FILE reads back with its source SHA-256; loop's max_part is its default 0"
 }
 
 sc_guest_mkcfs() {
@@ -560,10 +562,72 @@ sc_unverified_warning() {
 	sc_end "no digest with explicit cfsroot.verity_check=1: boots with the 'cfsroot: booting UNVERIFIED root' warning"
 }
 
+# ---- root= by GPT partition: a GPT disk whose one partition (at 1 MiB) holds a byte copy of
+# the verified ext4 file system (its fs-verity state lives inside it, so it stays valid).
+# The file system keeps its LABEL, and the boots name only the partition: a wrong PARTUUID
+# must time out although root=LABEL= would have found the disk.
+GPT_PARTUUID=5c7f1e2a-93b4-4d6e-a8f0-1b2c3d4e5f60
+GPT_PARTLABEL=cfsroot-test-root
+gpt_disk() { # name -> prints the path of a fresh raw GPT disk
+	local d=$QWORK/disks/$1.img size got
+	mkdir -p "$QWORK/disks"
+	size=$(stat -c %s "$DISK_BASE")
+	rm -f "$d"
+	# 1 MiB before the partition, 1 MiB after it for the backup GPT.
+	truncate -s $((size + 2 * 1048576)) "$d" || return 1
+	sfdisk -q --no-reread --no-tell-kernel "$d" > /dev/null 2>&1 <<-EOT || return 1
+		label: gpt
+		start=2048, size=$((size / 512)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$GPT_PARTUUID, name="$GPT_PARTLABEL"
+	EOT
+	dd if="$DISK_BASE" of="$d" bs=1M seek=1 conv=notrunc,sparse status=none || return 1
+	# The label as written, read back (sfdisk prints the UUID in upper case).
+	got=$(sfdisk --part-uuid "$d" 1 2>/dev/null)
+	[ "${got,,}" = "$GPT_PARTUUID" ] || return 1
+	[ "$(sfdisk --part-label "$d" 1 2>/dev/null)" = "$GPT_PARTLABEL" ] || return 1
+	cmp -s -n "$size" "$DISK_BASE" <(tail -c +$((1048576 + 1)) "$d") || return 1
+	echo "$d"
+}
+gpt_good_boot() { # scenario, root= value
+	local name=$1 root=$2 d
+	d=$(gpt_disk "$name") || { fail "$name: cannot build the GPT disk (sfdisk, package fdisk)"; return; }
+	ROOT_ARG="root=$root" boot "$name" "$d" "$(good_append) cfstest.cat=/proc/mounts"
+	sc_begin "$name"
+	want_rc "$rc"
+	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
+	want "CFSTEST: init started (pid 1)"
+	want "CFSTEST: mount /: overlay ro"
+	# The physical root is the partition, not the whole disk.
+	want "CFSTEST: cat /proc/mounts: /dev/vda1 /sysroot ext4 ro"
+	want_not "cfsroot: booting UNVERIFIED"
+	sc_end "GPT disk, verified ext4 in partition 1 at 1 MiB: root=$root (no root=LABEL=) found /dev/vda1, 'cfsroot: verified $IMAGE_PATH (sha256:…)', init ran"
+}
+sc_root_partuuid() { gpt_good_boot root-partuuid "PARTUUID=$GPT_PARTUUID"; }
+sc_root_partlabel() { gpt_good_boot root-partlabel "PARTLABEL=$GPT_PARTLABEL"; }
+sc_root_partuuid_timeout() {
+	local d wrong=${GPT_PARTUUID%?}1
+	d=$(gpt_disk root-partuuid-timeout) || { fail "root-partuuid-timeout: cannot build the GPT disk (sfdisk, package fdisk)"; return; }
+	ROOT_ARG="root=PARTUUID=$wrong rootwait=2" refused root-partuuid-timeout "$d" "$(good_append)" \
+		"cfsroot: root device PARTUUID=$wrong did not appear within 2 s"
+}
+
+# ---- module parameters from the kernel command line reach the modules cfsroot loads with
+# libkmod (the kernel itself applies them only to built-in code). loop is a module on 6.12.
+LOOP_MAX_PART=/sys/module/loop/parameters/max_part
+sc_module_param() {
+	boot module-param "$DISK_BASE" "$(good_append) loop.max_part=7 cfstest.cat=$LOOP_MAX_PART"
+	sc_begin module-param
+	want_rc "$rc"
+	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
+	want "loop: module loaded"
+	want "CFSTEST: init started (pid 1)"
+	want "CFSTEST: cat $LOOP_MAX_PART: 7"
+	sc_end "loop.max_part=7 on the command line: loop, loaded by cfsroot through libkmod, has max_part 7 (the good boot shows the default 0)"
+}
+
 ALL="good guest_mkcfs wrong_digest digest_63 digest_nonhex digest_prefix no_digest conflict duplicate_identical unknown_key image_missing
      image_noverity basedir_missing rootdev_timeout kernel_61 image_data_tampered image_meta_tampered
      object_tampered object_swapped object_noverity basedir_smuggle basedir_long sysroot_nodev image_fifo halt no_cfsroot_key late_rootdev
-     unverified_warning"
+     unverified_warning root_partuuid root_partlabel root_partuuid_timeout module_param"
 
 main() {
 	local start=$SECONDS r
