@@ -110,14 +110,8 @@ static int collect_object(cfs_node *n, void *userdata) {
         /* A hard link shares its inode's payload: count it once, at the inode. */
         if (n->link_to || !S_ISREG(n->mode) || !n->payload)
                 return 0;
-        if (o->n == o->alloc) {
-                size_t na = o->alloc ? o->alloc * 2 : 64;
-                struct object *v = reallocarray(o->v, na, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                o->v = v;
-                o->alloc = na;
-        }
+        if (GROW_ARRAY(o->v, o->alloc, o->n + 1, 64) < 0)
+                return -ENOMEM;
         o->v[o->n++] = (struct object) { n->payload, n->has_digest ? n->digest : NULL };
         return 0;
 }

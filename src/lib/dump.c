@@ -347,14 +347,8 @@ static int parse_xattr(struct parser *p, cfs_node *n, const char *s, size_t len,
 }
 
 static int add_pending_link(struct parser *p, cfs_node *n, char *target) {
-        if (p->n_links == p->links_alloc) {
-                size_t na = p->links_alloc ? p->links_alloc * 2 : 64;
-                struct pending_link *l = reallocarray(p->links, na, sizeof(*l));
-                if (!l)
-                        return -ENOMEM;
-                p->links = l;
-                p->links_alloc = na;
-        }
+        if (GROW_ARRAY(p->links, p->links_alloc, p->n_links + 1, 64) < 0)
+                return -ENOMEM;
         p->links[p->n_links++] = (struct pending_link) { .node = n, .target = target, .line = p->line };
         return 0;
 }

@@ -487,19 +487,6 @@ static int cmp_raw_key(const void *a, const void *b) {
 }
 
 /* Collects all xattrs of an inode (inline and shared) in image order. */
-/* Room for one more entry in a growing array. */
-static int grow_xattrs(struct raw_xattr **x, size_t n, size_t *alloc) {
-        if (n < *alloc)
-                return 0;
-        size_t a = *alloc ? *alloc * 2 : 8;
-        struct raw_xattr *nx = reallocarray(*x, a, sizeof(*nx));
-        if (!nx)
-                return -ENOMEM;
-        *x = nx;
-        *alloc = a;
-        return 0;
-}
-
 static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct raw_xattr **ret,
                           size_t *ret_n) {
         struct raw_xattr *x = NULL;
@@ -528,7 +515,7 @@ static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct
 
         for (uint64_t off = inline_off; off < end;) {
                 uint64_t sz;
-                k = grow_xattrs(&x, n, &alloc);
+                k = GROW_ARRAY(x, alloc, n + 1, 8);
                 if (k < 0)
                         goto fail;
                 k = read_xattr_entry(r, off, end, &x[n], &sz);
@@ -544,7 +531,7 @@ static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct
 
         for (unsigned i = 0; i < shared; i++) {
                 uint64_t id = get32(h + sizeof(struct erofs_xattr_ibody_header) + 4 * i), sz;
-                k = grow_xattrs(&x, n, &alloc);
+                k = GROW_ARRAY(x, alloc, n + 1, 8);
                 if (k < 0)
                         goto fail;
                 k = read_xattr_entry(r, r->xattr_off + 4 * id, r->size, &x[n], &sz);

@@ -185,15 +185,9 @@ static void writer_done(struct writer *w) {
 static const char *pool_add(struct writer *w, char *s) {
         if (!s)
                 return NULL;
-        if (w->n_strings == w->strings_alloc) {
-                size_t na = w->strings_alloc ? w->strings_alloc * 2 : 64;
-                char **n = reallocarray(w->strings, na, sizeof(*n));
-                if (!n) {
-                        free(s);
-                        return NULL;
-                }
-                w->strings = n;
-                w->strings_alloc = na;
+        if (GROW_ARRAY(w->strings, w->strings_alloc, w->n_strings + 1, 64) < 0) {
+                free(s);
+                return NULL;
         }
         w->strings[w->n_strings++] = s;
         return s;
@@ -214,14 +208,8 @@ static int wx_set(struct winode *wi, const char *key, const void *value, size_t 
                         wi->xattrs[i].value_len = len;
                         return 0;
                 }
-        if (wi->n_xattrs == wi->xattrs_alloc) {
-                size_t na = wi->xattrs_alloc ? wi->xattrs_alloc * 2 : 4;
-                struct wxattr *x = reallocarray(wi->xattrs, na, sizeof(*x));
-                if (!x)
-                        return -ENOMEM;
-                wi->xattrs = x;
-                wi->xattrs_alloc = na;
-        }
+        if (GROW_ARRAY(wi->xattrs, wi->xattrs_alloc, wi->n_xattrs + 1, 4) < 0)
+                return -ENOMEM;
         wi->xattrs[wi->n_xattrs++] = (struct wxattr) { .key = key, .value = value, .value_len = len };
         return 0;
 }
@@ -285,14 +273,8 @@ static int check_node(cfs_node *n, void *userdata) {
 /* ---- Step 2: breadth-first list of inodes with the overlayfs rewrites applied ---- */
 
 static struct winode *add_inode(struct writer *w) {
-        if (w->n_inodes == w->inodes_alloc) {
-                size_t na = w->inodes_alloc ? w->inodes_alloc * 2 : 1024;
-                struct winode *n = reallocarray(w->inodes, na, sizeof(*n));
-                if (!n)
-                        return NULL;
-                w->inodes = n;
-                w->inodes_alloc = na;
-        }
+        if (GROW_ARRAY(w->inodes, w->inodes_alloc, w->n_inodes + 1, 1024) < 0)
+                return NULL;
         struct winode *wi = &w->inodes[w->n_inodes++];
         *wi = (struct winode) {};
         return wi;
@@ -587,14 +569,8 @@ static int xent_get(struct writer *w, const struct wxattr *x, uint32_t *ret) {
         for (size_t i = h & mask;; i = (i + 1) & mask) {
                 uint32_t slot = w->xent_slots[i];
                 if (slot == 0) {
-                        if (w->n_xents == w->xents_alloc) {
-                                size_t na = w->xents_alloc ? w->xents_alloc * 2 : 256;
-                                struct xent *n = reallocarray(w->xents, na, sizeof(*n));
-                                if (!n)
-                                        return -ENOMEM;
-                                w->xents = n;
-                                w->xents_alloc = na;
-                        }
+                        if (GROW_ARRAY(w->xents, w->xents_alloc, w->n_xents + 1, 256) < 0)
+                                return -ENOMEM;
                         struct xent *e = &w->xents[w->n_xents];
                         *e = (struct xent) { .key = x->key, .value = x->value, .value_len = x->value_len, .hash = h };
                         e->index = xattr_index(x->key, &e->suffix);

@@ -223,15 +223,9 @@ static int read_regular(struct worker *w, cfs_node *n, int dfd, const char *name
 
 static int push_task(struct scan_ctx *ctx, const struct dir_task *t) {
         pthread_mutex_lock(&ctx->lock);
-        if (ctx->n_tasks == ctx->tasks_alloc) {
-                size_t na = MAX(ctx->tasks_alloc * 2, (size_t) 64);
-                struct dir_task *nt = realloc(ctx->tasks, na * sizeof *nt);
-                if (!nt) {
-                        pthread_mutex_unlock(&ctx->lock);
-                        return -ENOMEM;
-                }
-                ctx->tasks = nt;
-                ctx->tasks_alloc = na;
+        if (GROW_ARRAY(ctx->tasks, ctx->tasks_alloc, ctx->n_tasks + 1, 64) < 0) {
+                pthread_mutex_unlock(&ctx->lock);
+                return -ENOMEM;
         }
         ctx->tasks[ctx->n_tasks++] = *t;
         pthread_cond_signal(&ctx->cond);
@@ -240,14 +234,8 @@ static int push_task(struct scan_ctx *ctx, const struct dir_task *t) {
 }
 
 static int add_link_cand(struct worker *w, cfs_node *n, uint64_t dev, uint64_t ino) {
-        if (w->n_links == w->links_alloc) {
-                size_t na = MAX(w->links_alloc * 2, (size_t) 16);
-                struct link_cand *nl = realloc(w->links, na * sizeof *nl);
-                if (!nl)
-                        return -ENOMEM;
-                w->links = nl;
-                w->links_alloc = na;
-        }
+        if (GROW_ARRAY(w->links, w->links_alloc, w->n_links + 1, 16) < 0)
+                return -ENOMEM;
         w->links[w->n_links++] = (struct link_cand) { .node = n, .dev = dev, .ino = ino };
         return 0;
 }

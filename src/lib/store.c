@@ -347,14 +347,8 @@ static int collect(cfs_node *n, void *userdata) {
 
         if (n->link_to || (n->mode & S_IFMT) != S_IFREG || n->content || !n->has_digest || !n->src_path)
                 return 0;
-        if (ctx->n_objs == ctx->objs_alloc) {
-                size_t na = MAX(ctx->objs_alloc * 2, (size_t) 1024);
-                struct object *no = realloc(ctx->objs, na * sizeof *no);
-                if (!no)
-                        return -ENOMEM;
-                ctx->objs = no;
-                ctx->objs_alloc = na;
-        }
+        if (GROW_ARRAY(ctx->objs, ctx->objs_alloc, ctx->n_objs + 1, 1024) < 0)
+                return -ENOMEM;
         struct object *o = &ctx->objs[ctx->n_objs++];
         *o = (struct object) { .size = n->size, .src_path = n->src_path };
         memcpy(o->digest, n->digest, CFS_DIGEST_SIZE);

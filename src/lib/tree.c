@@ -89,14 +89,8 @@ int cfs_node_add_child(cfs_node *parent, cfs_node *child, const char *name, bool
         if (check_dup && cfs_node_lookup_child(parent, name))
                 return -EEXIST;
 
-        if (parent->n_children == parent->children_alloc) {
-                size_t na = parent->children_alloc ? parent->children_alloc * 2 : 8;
-                cfs_node **c = reallocarray(parent->children, na, sizeof(*c));
-                if (!c)
-                        return -ENOMEM;
-                parent->children = c;
-                parent->children_alloc = na;
-        }
+        if (GROW_ARRAY(parent->children, parent->children_alloc, parent->n_children + 1, 8) < 0)
+                return -ENOMEM;
 
         char *dup = strdup(name);
         if (!dup)

@@ -2,6 +2,23 @@
 /* Full-length and hole-aware I/O, hex, and constant-time compare. */
 #include "util.h"
 
+int grow_array(void **p, size_t *alloc, size_t need, size_t size, size_t initial) {
+        if (need <= *alloc)
+                return 0;
+        size_t na = MAX(*alloc, initial);
+        while (na < need) {
+                if (na > SIZE_MAX / 2)
+                        return -ENOMEM;
+                na *= 2;
+        }
+        void *n = reallocarray(*p, na, size);
+        if (!n)
+                return -ENOMEM;
+        *p = n;
+        *alloc = na;
+        return 0;
+}
+
 ssize_t loop_read(int fd, void *buf, size_t n) {
         size_t done = 0;
         while (done < n) {

@@ -59,6 +59,11 @@ static inline void closedirp(DIR **d) { if (*d) closedir(*d); }
                 }                                                                          \
         } while (0)
 
+/* Room for `need` elements in the array *p of capacity *alloc (each `size` bytes): grows by
+ * doubling, starting at `initial`. Returns 0, or -ENOMEM with *p and *alloc untouched. */
+int grow_array(void **p, size_t *alloc, size_t need, size_t size, size_t initial);
+#define GROW_ARRAY(p, alloc, need, initial) grow_array((void **) &(p), &(alloc), (need), sizeof(*(p)), (initial))
+
 /* Full-length I/O helpers. Return 0 or -errno; loop_read returns bytes read (short only at EOF). */
 ssize_t loop_read(int fd, void *buf, size_t n);
 int loop_write(int fd, const void *buf, size_t n);
