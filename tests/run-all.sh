@@ -49,7 +49,12 @@ for g in $groups; do
 				"$logs/$n-corpus" $( [ -d "tests/fuzz/corpus/$n" ] && echo "tests/fuzz/corpus/$n")
 		done ;;
 	qemu)
-		[ -f tests/qemu/run.sh ] && run_one qemu bash tests/qemu/run.sh ;;
+		# The core boot suite, then one suite per area (tests/qemu/suite-NAME.sh), each
+		# sourcing qemu-lib.sh and printing its own PASS/FAIL/SKIP lines.
+		[ -f tests/qemu/run.sh ] && run_one qemu bash tests/qemu/run.sh
+		for t in tests/qemu/suite-*.sh; do
+			[ -f "$t" ] && run_one "qemu-$(basename "$t" .sh | sed 's/^suite-//')" bash "$t"
+		done ;;
 	esac
 done
 
