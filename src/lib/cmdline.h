@@ -35,13 +35,18 @@ struct cfsroot_config {
 
         /* standard kernel keys (last one wins, as in the kernel) */
         char *root;          /* root= */
-        char *rootfstype;    /* rootfstype= */
+        char *rootfstype;    /* rootfstype=, a comma-separated list tried in order */
         char *rootflags;     /* rootflags= */
         bool rw;             /* "rw" given after any "ro" */
         bool rootwait;       /* rootwait or rootwait=N */
         unsigned rootwait_sec; /* rootwait=N; 0 means wait forever */
         unsigned rootdelay;  /* rootdelay=N seconds */
         char *init;          /* init= */
+
+        /* modprobe.blacklist=a,b (may repeat): modules cfsroot never loads, nor anything
+         * that depends on them. NULL-terminated, '-' written as '_'. */
+        char **modprobe_blacklist;
+        size_t n_modprobe_blacklist;
 };
 
 /* Parses a whole command line (e.g. the content of /proc/cmdline) with the kernel's
