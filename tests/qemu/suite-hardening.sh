@@ -13,7 +13,7 @@ set -u
 JOBS=${QEMU_JOBS:-2}
 
 _sc_name='' _sc_log='' _sc_err=''
-sc_begin() { _sc_name=$1; _sc_log=$QLOGS/hardening-$1.log; _sc_err=''; }
+sc_begin() { _sc_name=$1; _sc_log=$QLOGS/hardening-${2:-$1}.log; _sc_err=''; }  # name [boot]
 want() { log_has "$_sc_log" "$1" || _sc_err+="missing '$1'; "; }
 want_not() { if log_has "$_sc_log" "$1"; then _sc_err+="unexpected '$1'; "; fi; }
 want_rc() { if [ "$1" = 124 ]; then _sc_err+="QEMU timed out after ${QEMU_TIMEOUT}s; "; fi; }
@@ -75,10 +75,8 @@ sc_errors_panic() {
 # ---- 2. libblkid's probers, seen through its own debug output (LIBBLKID_DEBUG reaches
 # /init's environment: the kernel passes unknown KEY=value arguments to init).
 ROOT_FSTYPES='ext4 ext3 ext2 xfs btrfs f2fs'
-probers_called() { # log -> the names of the probers whose probe function ran, sorted, unique
-	tr -d '\r' < "$1" | awk '
-		/libblkid: LOWPROBE: \[[0-9]+\] [^ ]+:$/ { n = $NF; sub(/:$/, "", n); next }
-		/call probefunc\(\)/ { if (n != "") print n; n = "" }' | LC_ALL=C sort -u
+probers_called() { # log -> the probers libblkid reached (read magic or ran), sorted, unique
+	tr -d '\r' < "$1" | sed -n 's/.*libblkid: LOWPROBE: \[[0-9]*\] \([^ ]*\):$/\1/p' | LC_ALL=C sort -u
 }
 sc_blkid_probers() {
 	local called extra
@@ -92,7 +90,7 @@ sc_blkid_probers() {
 	extra=$(grep -vxF -f <(tr ' ' '\n' <<< "$ROOT_FSTYPES") <<< "$called" | tr '\n' ' ')
 	[ -z "$extra" ] || _sc_err+="probers outside the root filesystem list ran: $extra; "
 	grep -q 'chain safeprobe partitions ENABLED' <(tr -d '\r' < "$_sc_log") && _sc_err+="partition tables were probed for root=LABEL=; "
-	sc_end "root=LABEL=: only root filesystem probers ran ($(echo $called)), no partition table probing; verified boot"
+	sc_end "root=LABEL=: libblkid reached only the root filesystem probers ($(echo $called)), no partition table probing; verified boot"
 }
 sc_blkid_none() {
 	ROOT_ARG="root=/dev/vda rootfstype=ext4" boot blkid-none "$DISK_BASE" "$(good_append) LIBBLKID_DEBUG=all"
@@ -112,18 +110,18 @@ LOOP_MAX_PART=/sys/module/loop/parameters/max_part
 sc_cmdline_lists() {
 	boot cmdline-lists "$DISK_BASE" \
 		"$(good_append) rootfstype=xfs,ext4 modprobe.blacklist=dm_mod modprobe.blacklist=loop cfsroot.debug cfstest.cat=$DEVKMSG cfstest.cat=$LOOP_MAX_PART cfstest.cat=/proc/mounts"
-	sc_begin rootfstype-list
+	sc_begin rootfstype-list cmdline-lists
 	want_rc "$rc"
 	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
 	want "CFSTEST: init started"
 	want "CFSTEST: cat /proc/mounts: /dev/vda /sysroot ext4 ro"
 	sc_end "rootfstype=xfs,ext4: xfs tried first (no driver here), the root mounted as ext4, verified boot"
-	sc_begin modprobe-blacklist
+	sc_begin modprobe-blacklist cmdline-lists
 	want "not loading module loop for loop: loop is in modprobe.blacklist="
 	want "CFSTEST: cat $LOOP_MAX_PART: ! ENOENT"
 	want_not "loop: module loaded"
 	sc_end "modprobe.blacklist=dm_mod modprobe.blacklist=loop: 'not loading module loop', /sys/module/loop absent in the booted system, boot verified without it"
-	sc_begin printk-devkmsg
+	sc_begin printk-devkmsg cmdline-lists
 	want "CFSTEST: cat $DEVKMSG: ratelimit"
 	sc_end "kernel.printk_devkmsg is 'ratelimit' (the kernel default) again in the booted system"
 }
@@ -144,7 +142,9 @@ sc_basedir_escape() {
 	done < <(find "$QWORK/disktree/cfs/objects" -mindepth 1 | LC_ALL=C sort)
 	script+="symlink /cfs/esc $dir"$'\n'
 	debugfs -w -f - "$d" > /dev/null 2>&1 <<< "$script"
-	if ! debugfs -R "ls -l /cfs" "$d" 2>/dev/null | grep -qF "${ESC}[31mred,x"; then
+	# debugfs itself lists the name escaped.
+	if ! debugfs -R "ls -l /cfs" "$d" 2>/dev/null | grep -qF '\x1b[31mred,x' ||
+		! debugfs -R "stat /cfs/esc" "$d" 2>/dev/null | grep -qF "Fast link dest: \"$dir\""; then
 		fail "basedir-escape: debugfs did not create the directory"; return
 	fi
 	boot basedir-escape "$d" "$(good_append) cfsroot.debug cfsroot.basedir=/cfs/esc cfstest.read=$BIG_FILE cfstest.cat=/proc/self/mountinfo"
@@ -187,12 +187,15 @@ sc_late_medium() {
 	catpid=$!
 	t0=$SECONDS
 	while [ $((SECONDS - t0)) -lt "$QEMU_TIMEOUT" ]; do
-		log_has "$log" "Attached scsi CD-ROM sr0" && break
+		log_has "$log" "[sr0] scsi3-mmc drive" && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.5
 	done
 	sleep 3
-	printf 'change cd0 %s raw\n' "$iso" > "$mon.in"
+	# Only to a running QEMU: opening the FIFO would block forever without a reader.
+	if kill -0 "$pid" 2>/dev/null; then
+		timeout 10 bash -c 'printf "change cd0 %s raw\n" "$1" > "$2"' _ "$iso" "$mon.in"
+	fi
 	wait "$pid"
 	rc=$?
 	kill "$catpid" 2>/dev/null
@@ -200,7 +203,7 @@ sc_late_medium() {
 	rm -f "$mon.in" "$mon.out"
 	sc_begin late-medium
 	want_rc "$rc"
-	want "Attached scsi CD-ROM sr0"
+	want "[sr0] scsi3-mmc drive"
 	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
 	want "CFSTEST: init started"
 	want "CFSTEST: cat /proc/mounts: /dev/sr0 /sysroot ext4 ro"
