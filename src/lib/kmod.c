@@ -99,8 +99,8 @@ bool cfs_module_name_listed(char *const *names, const char *name) {
         return listed_entry(names, name) != NULL;
 }
 
-/* The blacklisted module that loading m would insert (m itself or one of its dependencies,
- * which modules.dep lists in full), or NULL. modprobe applies modprobe.blacklist= the same way
+/* The blacklisted module that loading m would insert (m itself, one of its dependencies,
+ * which modules.dep lists in full, or a soft dependency), or NULL. modprobe applies modprobe.blacklist= the same way
  * to every module it inserts. */
 static const char *blacklisted(struct cfs_kmod *k, struct kmod_module *m) {
         const char *hit;
@@ -110,14 +110,21 @@ static const char *blacklisted(struct cfs_kmod *k, struct kmod_module *m) {
         hit = listed_entry(k->blacklist, kmod_module_get_name(m));
         if (hit)
                 return hit;
+        /* Soft dependencies (pre: and post:) are inserted along with m too. */
         _cleanup_(unref_listp) struct kmod_list *deps = kmod_module_get_dependencies(m);
-        struct kmod_list *e;
-        kmod_list_foreach(e, deps) {
-                struct kmod_module *d = kmod_module_get_module(e);
-                hit = listed_entry(k->blacklist, kmod_module_get_name(d));
-                kmod_module_unref(d);
-                if (hit)
-                        return hit;
+        _cleanup_(unref_listp) struct kmod_list *pre = NULL;
+        _cleanup_(unref_listp) struct kmod_list *post = NULL;
+        (void) kmod_module_get_softdeps(m, &pre, &post);
+        struct kmod_list *lists[] = { deps, pre, post };
+        for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+                struct kmod_list *e;
+                kmod_list_foreach(e, lists[i]) {
+                        struct kmod_module *d = kmod_module_get_module(e);
+                        hit = listed_entry(k->blacklist, kmod_module_get_name(d));
+                        kmod_module_unref(d);
+                        if (hit)
+                                return hit;
+                }
         }
         return NULL;
 }

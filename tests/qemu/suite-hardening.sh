@@ -92,38 +92,42 @@ sc_blkid_probers() {
 	grep -q 'chain safeprobe partitions ENABLED' <(tr -d '\r' < "$_sc_log") && _sc_err+="partition tables were probed for root=LABEL=; "
 	sc_end "root=LABEL=: libblkid reached only the root filesystem probers ($(echo $called)), no partition table probing; verified boot"
 }
-sc_blkid_none() {
-	ROOT_ARG="root=/dev/vda rootfstype=ext4" boot blkid-none "$DISK_BASE" "$(good_append) LIBBLKID_DEBUG=all"
-	sc_begin blkid-none
+# ---- 3. root=/dev/vda rootfstype=ext4: libblkid never runs. The same boot shows
+# modprobe.blacklist= (loop is not loaded; the 6.12 EROFS mounts from the file itself) and
+# kernel.printk_devkmsg back at its default in the booted system.
+DEVKMSG=/proc/sys/kernel/printk_devkmsg
+LOOP_MAX_PART=/sys/module/loop/parameters/max_part
+sc_pinned_root() {
+	ROOT_ARG="root=/dev/vda rootfstype=ext4" boot pinned-root "$DISK_BASE" \
+		"$(good_append) LIBBLKID_DEBUG=all modprobe.blacklist=dm_mod modprobe.blacklist=loop cfstest.cat=$DEVKMSG cfstest.cat=$LOOP_MAX_PART"
+	sc_begin blkid-none pinned-root
 	want_rc "$rc"
 	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
 	want "CFSTEST: init started"
 	want_not "libblkid:"
 	sc_end "root=/dev/vda rootfstype=ext4: libblkid never ran (no debug line with LIBBLKID_DEBUG=all); verified boot"
-}
-
-# ---- 3. rootfstype= as a list (xfs has no driver in this initramfs: tried, then ext4),
-# modprobe.blacklist= (loop is not loaded; the 6.12 EROFS mounts from the file itself), and
-# kernel.printk_devkmsg back at its default in the booted system.
-DEVKMSG=/proc/sys/kernel/printk_devkmsg
-LOOP_MAX_PART=/sys/module/loop/parameters/max_part
-sc_cmdline_lists() {
-	boot cmdline-lists "$DISK_BASE" \
-		"$(good_append) rootfstype=xfs,ext4 modprobe.blacklist=dm_mod modprobe.blacklist=loop cfsroot.debug cfstest.cat=$DEVKMSG cfstest.cat=$LOOP_MAX_PART cfstest.cat=/proc/mounts"
-	sc_begin rootfstype-list cmdline-lists
-	want_rc "$rc"
-	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
+	sc_begin modprobe-blacklist pinned-root
 	want "CFSTEST: init started"
-	want "CFSTEST: cat /proc/mounts: /dev/vda /sysroot ext4 ro"
-	sc_end "rootfstype=xfs,ext4: xfs tried first (no driver here), the root mounted as ext4, verified boot"
-	sc_begin modprobe-blacklist cmdline-lists
 	want "not loading module loop for loop: loop is in modprobe.blacklist="
 	want "CFSTEST: cat $LOOP_MAX_PART: ! ENOENT"
 	want_not "loop: module loaded"
 	sc_end "modprobe.blacklist=dm_mod modprobe.blacklist=loop: 'not loading module loop', /sys/module/loop absent in the booted system, boot verified without it"
-	sc_begin printk-devkmsg cmdline-lists
+	sc_begin printk-devkmsg pinned-root
+	want "CFSTEST: init started"
 	want "CFSTEST: cat $DEVKMSG: ratelimit"
 	sc_end "kernel.printk_devkmsg is 'ratelimit' (the kernel default) again in the booted system"
+}
+
+# rootfstype= as a list: xfs has no driver in this initramfs (tried, ENODEV), then ext4.
+sc_rootfstype_list() {
+	boot rootfstype-list "$DISK_BASE" "$(good_append) rootfstype=xfs,ext4 cfsroot.debug cfstest.cat=/proc/mounts"
+	sc_begin rootfstype-list
+	want_rc "$rc"
+	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
+	want "cfsroot: root device /dev/vda is not xfs"
+	want "CFSTEST: init started"
+	want "CFSTEST: cat /proc/mounts: /dev/vda /sysroot ext4 ro"
+	sc_end "rootfstype=xfs,ext4: xfs tried first (no driver here: 'root device /dev/vda is not xfs'), then mounted as ext4, verified boot"
 }
 
 # ---- 4. A basedir behind a symlink to a directory whose name holds an ESC sequence and a
@@ -153,12 +157,12 @@ sc_basedir_escape() {
 	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
 	want "CFSTEST: init started"
 	want "CFSTEST: read $BIG_FILE: OK"
-	want 'cfsroot: basedir /cfs/esc is /cfs/\x1b[31mred,x on the root device'
+	want 'cfsroot: basedir /cfs/esc is /sysroot/cfs/\x1b[31mred,x on the root device'
 	if tr -d '\r' < "$_sc_log" | grep -F 'cfsroot: ' | grep -qF "$ESC"; then _sc_err+="a cfsroot line holds a raw ESC; "; fi
 	if tr -d '\r' < "$_sc_log" | grep -F 'CFSTEST: cat /proc/self/mountinfo:' | grep -qF "$ESC"; then
 		_sc_err+="mountinfo holds a raw ESC; "
 	fi
-	sc_end "basedir symlinked to '/cfs/<ESC>[31mred,x': logged as '/cfs/\\x1b[31mred,x', no raw ESC in cfsroot's lines or mountinfo, verified boot, $BIG_FILE reads"
+	sc_end "basedir symlinked to '/cfs/<ESC>[31mred,x': logged as '/sysroot/cfs/\\x1b[31mred,x', no raw ESC in cfsroot's lines or mountinfo, verified boot, $BIG_FILE reads"
 }
 
 # ---- 5. root=/dev/sr0: a virtio-scsi CD drive, empty when /init starts; the verified disk
@@ -211,7 +215,7 @@ sc_late_medium() {
 	sc_end "root=/dev/sr0 rootwait: the empty CD drive was waited for; medium inserted (monitor 'change') 3 s after the drive appeared; verified boot from it"
 }
 
-ALL="errors_panic blkid_probers blkid_none cmdline_lists basedir_escape late_medium"
+ALL="errors_panic blkid_probers pinned_root rootfstype_list basedir_escape late_medium"
 
 main() {
 	local start=$SECONDS r

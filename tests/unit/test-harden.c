@@ -169,8 +169,11 @@ static int kill_fn(void *userdata, void *out, size_t out_size, size_t *ret_len) 
         return 0;
 }
 static int segv_fn(void *userdata, void *out, size_t out_size, size_t *ret_len) {
-        volatile int *p = userdata;
-        return *p; /* NULL */
+        /* What a prober's bad pointer gets in cfsroot (default disposition: the child dies),
+         * without undefined behaviour here and without ASan's own SEGV handler. */
+        signal(SIGSEGV, SIG_DFL);
+        raise(SIGSEGV);
+        return 0;
 }
 static int exit_fn(void *userdata, void *out, size_t out_size, size_t *ret_len) { _exit(0); }
 
@@ -184,10 +187,9 @@ static void test_child(void) {
         CHECK(cfs_call_in_child(error_fn, NULL, out, sizeof out, &len, &sig) == -ENOENT);
         CHECK(cfs_call_in_child(kill_fn, NULL, out, sizeof out, &len, &sig) == -ECHILD);
         CHECK(sig == SIGKILL);
-        /* Under ASan its SEGV handler exits instead: still no answer. */
         sig = -1;
         CHECK(cfs_call_in_child(segv_fn, NULL, out, sizeof out, &len, &sig) == -ECHILD);
-        CHECK(sig == SIGSEGV || sig == 0);
+        CHECK(sig == SIGSEGV);
         CHECK(cfs_call_in_child(exit_fn, NULL, out, sizeof out, &len, &sig) == -ECHILD && sig == 0);
         printf("PASS: child: answers and errors come back; a child killed (SIGKILL), crashed (SIGSEGV) or gone without an answer is -ECHILD\n");
 }
