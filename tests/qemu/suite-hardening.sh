@@ -76,7 +76,9 @@ sc_errors_panic() {
 # /init's environment: the kernel passes unknown KEY=value arguments to init).
 ROOT_FSTYPES='ext4 ext3 ext2 xfs btrfs f2fs'
 probers_called() { # log -> the probers libblkid reached (read magic or ran), sorted, unique
-	tr -d '\r' < "$1" | sed -n 's/.*libblkid: LOWPROBE: \[[0-9]*\] \([^ ]*\):$/\1/p' | LC_ALL=C sort -u
+	# Superblock probers log "[N] NAME:", partition table probers "NAME: ---> call probefunc()".
+	tr -d '\r' < "$1" | sed -n -e 's/.*libblkid: LOWPROBE: \[[0-9]*\] \([^ ]*\):$/\1/p' \
+		-e 's/.*libblkid: LOWPROBE: \([^ ]*\): ---> call probefunc()$/\1/p' | LC_ALL=C sort -u
 }
 sc_blkid_probers() {
 	local called extra
@@ -92,6 +94,31 @@ sc_blkid_probers() {
 	grep -q 'chain safeprobe partitions ENABLED' <(tr -d '\r' < "$_sc_log") && _sc_err+="partition tables were probed for root=LABEL=; "
 	sc_end "root=LABEL=: libblkid reached only the root filesystem probers ($(echo $called)), no partition table probing; verified boot"
 }
+# root=PARTUUID=: partition tables (GPT, MBR) only, then the root filesystem probers on the
+# partition found. The GPT disk holds a byte copy of the verified ext4 at 1 MiB.
+GPT_PARTUUID=5c7f1e2a-93b4-4d6e-a8f0-1b2c3d4e5f60
+sc_blkid_partuuid() {
+	local d=$QWORK/disks/hardening-gpt.img size called extra
+	size=$(stat -c %s "$DISK_BASE")
+	rm -f "$d"
+	if ! truncate -s $((size + 2 * 1048576)) "$d" ||
+		! sfdisk -q --no-reread --no-tell-kernel "$d" > /dev/null 2>&1 <<< "label: gpt
+start=2048, size=$((size / 512)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, uuid=$GPT_PARTUUID" ||
+		! dd if="$DISK_BASE" of="$d" bs=1M seek=1 conv=notrunc,sparse status=none; then
+		fail "blkid-partuuid: cannot build the GPT disk (sfdisk, package fdisk)"; return
+	fi
+	ROOT_ARG="root=PARTUUID=$GPT_PARTUUID" boot blkid-partuuid "$d" "$(good_append) LIBBLKID_DEBUG=lowprobe"
+	sc_begin blkid-partuuid
+	want_rc "$rc"
+	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
+	want "CFSTEST: init started"
+	called=$(probers_called "$_sc_log")
+	[ -n "$called" ] || _sc_err+="no libblkid debug output; "
+	extra=$(grep -vxF -f <(tr ' ' '\n' <<< "$ROOT_FSTYPES gpt dos") <<< "$called" | tr '\n' ' ')
+	[ -z "$extra" ] || _sc_err+="probers outside GPT, MBR and the root filesystems ran: $extra; "
+	sc_end "root=PARTUUID=: libblkid reached only $(echo $called); verified boot from the partition"
+}
+
 # ---- 3. root=/dev/vda rootfstype=ext4: libblkid never runs. The same boot shows
 # modprobe.blacklist= (loop is not loaded; the 6.12 EROFS mounts from the file itself) and
 # kernel.printk_devkmsg back at its default in the booted system.
@@ -215,7 +242,7 @@ sc_late_medium() {
 	sc_end "root=/dev/sr0 rootwait: the empty CD drive was waited for; medium inserted (monitor 'change') 3 s after the drive appeared; verified boot from it"
 }
 
-ALL="errors_panic blkid_probers pinned_root rootfstype_list basedir_escape late_medium"
+ALL="errors_panic blkid_probers blkid_partuuid pinned_root rootfstype_list basedir_escape late_medium"
 
 main() {
 	local start=$SECONDS r
