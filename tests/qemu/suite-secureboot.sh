@@ -8,7 +8,8 @@
 #   sb-append-ignored  booted with a command line from outside (QEMU -kernel/-append, which
 #                      OVMF hands over as load options): systemd-stub ignores it
 #   sb-wrong-digest    a correctly signed UKI pinning another digest: cfsroot refuses the disk
-#   sb-pcr11           with a TPM (swtpm): PCR 11 in the guest equals cfsroot-uki's prediction
+#   sb-pcr11           with a TPM (swtpm): PCR 11 in the guest equals cfsroot-uki's prediction,
+#                      PCR 15 the one predicted from the digest
 #
 # Usage: tests/qemu/suite-secureboot.sh [SCENARIO...]
 set -u
@@ -178,8 +179,35 @@ sc_wrong_digest() {
 	sc_end "a correctly signed UKI pinning sha256:$other: the firmware ran it, cfsroot refused the disk (digest mismatch) and powered off"
 }
 
+sc_pcr11() {
+	# Measured boot through the whole chain: OVMF + systemd-stub measure the UKI's sections
+	# into PCR 11, cfsroot measures the image into PCR 15; both as predicted on the host.
+	command -v swtpm > /dev/null || { skip "sb-pcr11: swtpm not installed"; return; }
+	local d=$SB/swtpm want11 want15 got11 got15
+	make_uki "$SB/pcr.efi" db "$DIGEST" "cfstest.cat=/sys/class/tpm/tpm0/pcr-sha256/11 cfstest.cat=/sys/class/tpm/tpm0/pcr-sha256/15" ||
+		{ fail "sb-pcr11: building the UKI failed: $(cat "$SB/pcr.efi.log")"; return; }
+	want11=$(sed -n 's/^  sections only (while cfsroot runs): \([0-9a-f]\{64\}\)$/\1/p' "$SB/pcr.efi.log")
+	[ -n "$want11" ] || { skip "sb-pcr11: cfsroot-uki predicted no PCR 11: $(grep 'PCR 11' "$SB/pcr.efi.log")"; return; }
+	want15=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(bytes(32) + hashlib.sha256(sys.argv[1].encode()).digest()).hexdigest())' "cfsroot:sha256:$DIGEST")
+	make_esp "$SB/pcr.efi" "$SB/esp-pcr.img" || { fail "sb-pcr11: cannot make the ESP"; return; }
+	rm -rf "$d"; mkdir -p "$d"
+	swtpm socket --tpm2 --tpmstate dir="$d" --ctrl type=unixio,path="$d/sock" --pid file="$d/pid" --log file="$d/log" --daemon ||
+		{ fail "sb-pcr11: swtpm did not start"; return; }
+	# shellcheck disable=SC2046
+	sb_boot sb-pcr11 $(esp_args "$SB/esp-pcr.img") -chardev "socket,id=chrtpm,path=$d/sock" \
+		-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-crb,tpmdev=tpm0
+	[ -f "$d/pid" ] && kill "$(cat "$d/pid")" 2>/dev/null
+	sc_begin sb-pcr11
+	want "CFSTEST: init started"
+	got11=$(tr -d '\r' < "$_sc_log" | sed -n 's|.*CFSTEST: cat /sys/class/tpm/tpm0/pcr-sha256/11: \([0-9A-Fa-f]*\)$|\1|p' | tr A-F a-f)
+	got15=$(tr -d '\r' < "$_sc_log" | sed -n 's|.*CFSTEST: cat /sys/class/tpm/tpm0/pcr-sha256/15: \([0-9A-Fa-f]*\)$|\1|p' | tr A-F a-f)
+	[ "$got11" = "$want11" ] || _sc_err+="PCR 11 is '${got11:-not read}', cfsroot-uki predicted $want11; "
+	[ "$got15" = "$want15" ] || _sc_err+="PCR 15 is '${got15:-not read}', predicted $want15; "
+	sc_end "under Secure Boot with a TPM: PCR 11 = $want11 as cfsroot-uki printed (systemd-measure), PCR 15 = $want15 from the digest"
+}
+
 main() {
-	local all="signed unsigned other_key cmdline_byte append_ignored wrong_digest" s r
+	local all="signed unsigned other_key cmdline_byte append_ignored wrong_digest pcr11" s r
 	qemu_prepare
 	case $? in
 	0) ;;
