@@ -125,6 +125,7 @@ good printed-cmdline "$(cat "$T/printed") root=LABEL=os" --cmdline-from "$T/prin
 good digest-only "cfsroot=/cfs/images/os.cfs cfsroot.digest=sha256:$D2 root=LABEL=os" --digest "SHA256:${D2^^}" \
 	--image-path /cfs/images/os.cfs --root LABEL=os
 good ostree "cfsroot.ostree cfsroot.digest=sha256:$D1 root=LABEL=os rw" --ostree-deployment "$T/deploy" --root LABEL=os --append rw
+good ostree-digest "cfsroot.ostree cfsroot.digest=sha256:$D2 root=LABEL=os" --ostree --digest "sha256:$D2" --root LABEL=os
 # One byte of the signed .cmdline changed: the signature no longer verifies.
 if [ -f "$T/image-objcopy.efi" ]; then
 	cp "$T/image-objcopy.efi" "$T/flipped.efi"
