@@ -22,7 +22,7 @@ PKGS=(
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
 	# signed UKI, Secure Boot and measured boot (kernel-cmdline/, suite-secureboot, suite-tpm);
 	# ukify, systemd-measure and virt-fw-vars come from backports via tools/fetch-uki-tools.sh
-	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools
+	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools tpm2-tools
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
