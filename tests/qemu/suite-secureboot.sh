@@ -7,6 +7,7 @@
 #   sb-cmdline-byte    one byte of the signed .cmdline changed: refused
 #   sb-append-ignored  booted with a command line from outside (QEMU -kernel/-append, which
 #                      OVMF hands over as load options): systemd-stub ignores it
+#   sb-append-control  the same without Secure Boot: the outside command line is taken
 #   sb-wrong-digest    a correctly signed UKI pinning another digest: cfsroot refuses the disk
 #   sb-pcr11           with a TPM (swtpm): PCR 11 in the guest equals cfsroot-uki's prediction,
 #                      PCR 15 the one predicted from the digest
@@ -59,10 +60,10 @@ sb_boot() {
 	q=$SB/$name.qcow2; vars=$SB/$name.vars.fd
 	rm -f "$q" "$log"
 	overlay_of "$DISK_BASE" "$q" || return 1
-	cp "$SB/vars.fd" "$vars"
+	cp "${SB_VARS_FILE:-$SB/vars.fd}" "$vars"
 	timeout "$SB_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 1024 \
 		-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on \
-		-drive "if=pflash,format=raw,unit=0,file=$OVMF_CODE,readonly=on" \
+		-drive "if=pflash,format=raw,unit=0,file=${SB_CODE_FILE:-$OVMF_CODE},readonly=on" \
 		-drive "if=pflash,format=raw,unit=1,file=$vars" \
 		-no-reboot -nodefaults -display none -serial stdio \
 		-drive "file=$q,format=qcow2,if=none,id=root" -device virtio-blk-pci,drive=root \
@@ -150,10 +151,17 @@ sc_cmdline_byte() {
 	refused_by_firmware sb-cmdline-byte "$SB/flipped.efi" "the last digit of the signed cfsroot.digest= changed (one byte)"
 }
 
+# A complete command line (console, root, image) that pins another digest and names another
+# init: taken, it makes cfsroot refuse the disk; ignored, the signed one boots.
+outside_cmdline() {
+	echo "$(uki_cmdline) root=LABEL=$LABEL cfsroot=$IMAGE_PATH cfsroot.digest=sha256:$(printf '0%.0s' {1..64}) init=/bin/sh outside-cmdline-marker"
+}
+
 sc_append_ignored() {
 	# OVMF loads -kernel through its own loader (the signature is checked) and passes -append
 	# as the image's load options. A wrong digest and init=/bin/sh there must change nothing.
-	local outside="cfsroot.digest=sha256:$(printf '0%.0s' {1..64}) init=/bin/sh cfsroot.verity_check=0 outside-cmdline-marker"
+	local outside
+	outside=$(outside_cmdline)
 	sb_boot sb-append-ignored -kernel "$SB/good.efi" -append "$outside"
 	sc_begin sb-append-ignored
 	want "cfsroot: verified $IMAGE_PATH (sha256:$DIGEST)"
@@ -162,6 +170,22 @@ sc_append_ignored() {
 	want_not "outside-cmdline-marker"
 	want_not "/bin/sh"
 	sc_end "QEMU -append '$outside' ignored under Secure Boot: /proc/cmdline is the signed one and the pinned root booted"
+}
+
+sc_append_control() {
+	# The control for sb-append-ignored: the same boot without Secure Boot (plain OVMF, no
+	# keys), where systemd-stub does take the load options. Proves that -append reaches the
+	# stub, so that its absence above is Secure Boot's doing.
+	local outside
+	outside=$(outside_cmdline)
+	[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || { skip "sb-append-control: no /usr/share/OVMF/OVMF_CODE_4M.fd"; return; }
+	SB_CODE_FILE=/usr/share/OVMF/OVMF_CODE_4M.fd SB_VARS_FILE=$OVMF_VARS \
+		sb_boot sb-append-control -kernel "$SB/good.efi" -append "$outside"
+	sc_begin sb-append-control
+	want "outside-cmdline-marker"
+	want "cfsroot: digest mismatch for $IMAGE_PATH: expected sha256:$(printf '0%.0s' {1..64}), got sha256:$DIGEST"
+	want_not "CFSTEST: init started"
+	sc_end "without Secure Boot the same -append replaces the UKI's command line (and cfsroot refuses its digest): the -append test above can fail"
 }
 
 sc_wrong_digest() {
@@ -207,7 +231,7 @@ sc_pcr11() {
 }
 
 main() {
-	local all="signed unsigned other_key cmdline_byte append_ignored wrong_digest pcr11" s r
+	local all="signed unsigned other_key cmdline_byte append_ignored append_control wrong_digest pcr11" s r
 	qemu_prepare
 	case $? in
 	0) ;;
