@@ -20,6 +20,9 @@ PKGS=(
 	# tests
 	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
+	# signed UKI, Secure Boot and measured boot (kernel-cmdline/, suite-secureboot, suite-tpm);
+	# ukify, systemd-measure and virt-fw-vars come from backports via tools/fetch-uki-tools.sh
+	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools tpm2-tools
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

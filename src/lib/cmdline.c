@@ -24,6 +24,8 @@ enum cfs_key {
         KEY_VERITY_CHECK,
         KEY_ON_FAILURE,
         KEY_DEBUG,
+        KEY_PCR,
+        KEY_TPM,
         _KEY_MAX,
 };
 
@@ -34,6 +36,8 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_VERITY_CHECK] = "cfsroot.verity_check",
         [KEY_ON_FAILURE] = "cfsroot.on_failure",
         [KEY_DEBUG] = "cfsroot.debug",
+        [KEY_PCR] = "cfsroot.pcr",
+        [KEY_TPM] = "cfsroot.tpm",
 };
 
 struct parse_state {
@@ -223,6 +227,19 @@ static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
                         return fail(s, "invalid cfsroot.debug=%s: expected cfsroot.debug, cfsroot.debug=0 or cfsroot.debug=1", v);
                 v = raw && streq(v, "0") ? "0" : "1"; /* bare and "1" are the same */
                 break;
+        case KEY_PCR: {
+                /* Plain decimal 0..23 (the PCRs every TPM 2.0 PC client has), or "off". */
+                size_t l = strlen(v);
+                if (!streq(v, "off") &&
+                    (l < 1 || l > 2 || !isdigit((unsigned char) v[0]) || (l == 2 && (v[0] == '0' || !isdigit((unsigned char) v[1]))) ||
+                     atoi(v) > CFSROOT_PCR_MAX))
+                        return fail(s, "invalid cfsroot.pcr=%s: expected a PCR number 0-%d or off", v, CFSROOT_PCR_MAX);
+                break;
+        }
+        case KEY_TPM:
+                if (!streq(v, "auto") && !streq(v, "require"))
+                        return fail(s, "invalid cfsroot.tpm=%s: expected auto or require", v);
+                break;
         default:
                 CHECK(false);
         }
@@ -254,6 +271,12 @@ static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
                 break;
         case KEY_DEBUG:
                 c->debug = streq(v, "1");
+                break;
+        case KEY_PCR:
+                c->pcr = streq(v, "off") ? -1 : atoi(v);
+                break;
+        case KEY_TPM:
+                c->tpm_require = streq(v, "require");
                 break;
         default:
                 break;
@@ -337,7 +360,8 @@ int cfsroot_config_parse(const char *cmdline, struct cfsroot_config *ret, char *
         struct parse_state s = { .c = ret, .err = err, .errlen = errlen };
         int r = 0;
 
-        *ret = (struct cfsroot_config) { .verity_check = -1, .on_failure = CFSROOT_ON_FAILURE_HALT };
+        *ret = (struct cfsroot_config) { .verity_check = -1, .on_failure = CFSROOT_ON_FAILURE_HALT,
+                                         .pcr = CFSROOT_DEFAULT_PCR };
         if (err && errlen > 0)
                 err[0] = '\0';
 
@@ -372,6 +396,8 @@ int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *e
                 return fail(&s, "no cfsroot= on the kernel command line: add cfsroot=IMAGE cfsroot.digest=sha256:HEX");
         if (!c->have_digest && c->verity_check != 0 && c->verity_check != 1)
                 return fail(&s, "no cfsroot.digest= given: refusing to boot an unverified root (add cfsroot.digest=, or cfsroot.verity_check=0|1 to accept an unverified root)");
+        if (c->tpm_require && c->pcr < 0)
+                return fail(&s, "cfsroot.tpm=require contradicts cfsroot.pcr=off: remove one of them");
         if (c->verity_check < 0)
                 c->verity_check = 2;
         if (!c->basedirs) {
