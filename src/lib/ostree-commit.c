@@ -181,6 +181,8 @@ static int load_meta(struct reader *rd, OstreeObjectType type, const uint8_t csu
         csum_hex(csum, hex);
         if (!ostree_repo_load_variant(rd->repo, type, hex, &v, &err)) {
                 int r = gerror_to_errno(err);
+                if (r == -ENOENT && type == OSTREE_OBJECT_TYPE_COMMIT)
+                        return r; /* the caller names the rev */
                 return log_error_errno(r, "Failed to load %s object %s of '%s': %s",
                                        ostree_object_type_to_string(type), hex, rd->repo_path, err ? err->message : "unknown error");
         }
