@@ -5,14 +5,18 @@
  * walked on the calling thread. The content objects, where nearly all the bytes are, are
  * then loaded by worker threads, each with its own OstreeRepo, one job per distinct object:
  * libostree gives the metadata (for bare-user it comes from the object's user.ostreemeta
- * xattr), and the content is read once through a stream that feeds our fs-verity context
- * while ostree_checksum_file_from_input() computes the ostree checksum from the same bytes.
+ * xattr) and the object's header bytes (ostree_raw_file_to_content_stream() without
+ * content: what ostree hashes before the content), and the content is read once, in big
+ * chunks, each chunk feeding both the ostree checksum (SHA-256 of header + content) and our
+ * fs-verity context.
  * Results are applied to the nodes on the calling thread, so workers touch no shared state
  * but their own job. */
 #include <fcntl.h>
 #include <gio/gio.h>
-#include <ostree.h>
+#include <gio/gunixinputstream.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <ostree.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -28,65 +32,6 @@
 #include "verity.h"
 
 #define READ_CHUNK (256 * 1024)
-
-/* ---- A GInputStream that reads a base stream in big chunks and feeds each chunk to an
- * fs-verity context before handing it on: one read, two hashes. ---- */
-
-typedef struct {
-        GInputStream parent_instance;
-        GInputStream *base;
-        cfs_verity_ctx *verity;
-        uint8_t *buf; /* READ_CHUNK bytes, the caller's */
-        size_t len, pos;
-        uint64_t total;
-} CfsTeeStream;
-
-typedef struct {
-        GInputStreamClass parent_class;
-} CfsTeeStreamClass;
-
-GType cfs_tee_stream_get_type(void);
-G_DEFINE_TYPE(CfsTeeStream, cfs_tee_stream, G_TYPE_INPUT_STREAM)
-
-static gssize cfs_tee_stream_read(GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
-                                  GError **error) {
-        CfsTeeStream *self = (CfsTeeStream *) stream;
-
-        if (self->pos == self->len) {
-                gssize n = g_input_stream_read(self->base, self->buf, READ_CHUNK, cancellable, error);
-                if (n <= 0)
-                        return n;
-                cfs_verity_update(self->verity, self->buf, (size_t) n);
-                self->total += (uint64_t) n;
-                self->len = (size_t) n;
-                self->pos = 0;
-        }
-        size_t n = MIN((size_t) count, self->len - self->pos);
-        memcpy(buffer, self->buf + self->pos, n);
-        self->pos += n;
-        return (gssize) n;
-}
-
-static void cfs_tee_stream_finalize(GObject *object) {
-        CfsTeeStream *self = (CfsTeeStream *) object;
-        g_clear_object(&self->base);
-        G_OBJECT_CLASS(cfs_tee_stream_parent_class)->finalize(object);
-}
-
-static void cfs_tee_stream_class_init(CfsTeeStreamClass *klass) {
-        G_OBJECT_CLASS(klass)->finalize = cfs_tee_stream_finalize;
-        G_INPUT_STREAM_CLASS(klass)->read_fn = cfs_tee_stream_read;
-}
-
-static void cfs_tee_stream_init(CfsTeeStream *self) {}
-
-static CfsTeeStream *cfs_tee_stream_new(GInputStream *base, cfs_verity_ctx *verity, uint8_t *buf) {
-        CfsTeeStream *s = g_object_new(cfs_tee_stream_get_type(), NULL);
-        s->base = g_object_ref(base);
-        s->verity = verity;
-        s->buf = buf;
-        return s;
-}
 
 /* ---- Errors from glib: the message is kept for the one log line the caller writes. ---- */
 
@@ -355,74 +300,133 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         return 0;
 }
 
+static void evp_md_ctx_freep(EVP_MD_CTX **c) {
+        EVP_MD_CTX_free(*c);
+}
+
+/* The bytes ostree hashes before a content object's content (its metadata). */
+static int object_header(GFileInfo *info, GVariant *xattrs, uint8_t **ret, size_t *ret_len, GError **err) {
+        g_autoptr(GInputStream) hdr = NULL;
+        guint64 len = 0;
+        if (!ostree_raw_file_to_content_stream(NULL, info, xattrs, &hdr, &len, NULL, err))
+                return -EIO;
+        /* len counts the content too: the header is what the stream holds without it. */
+        size_t alloc = 0, n = 0;
+        uint8_t *buf = NULL;
+        for (;;) {
+                if (GROW_ARRAY(buf, alloc, n + 4096, 4096) < 0) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                gssize k = g_input_stream_read(hdr, buf + n, alloc - n, NULL, err);
+                if (k < 0) {
+                        free(buf);
+                        return -EIO;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        *ret = buf;
+        *ret_len = n;
+        return 0;
+}
+
 /* One content object: metadata from libostree, content read once for both checksums. */
 static int load_object(OstreeRepo *repo, struct object_job *job, uint8_t *buf) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
-        _cleanup_gerror_ GError *err = NULL;
-        _cleanup_gobject_ GInputStream *in = NULL;
-        _cleanup_gobject_ GFileInfo *info = NULL;
-        _cleanup_gobject_ CfsTeeStream *tee = NULL;
-        _cleanup_gvariant_ GVariant *xattrs = NULL;
-        g_autofree guchar *actual = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GInputStream) in = NULL;
+        g_autoptr(GFileInfo) info = NULL;
+        g_autoptr(GVariant) xattrs = NULL;
+        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *md = NULL;
+        _cleanup_free_ uint8_t *header = NULL;
+        size_t header_len = 0;
         cfs_verity_ctx *verity = NULL;
-        int r = 0;
+        uint8_t actual[32];
+        uint64_t total = 0;
+        int r;
 
         csum_hex(job->csum, hex);
         if (!ostree_repo_load_file(repo, hex, &in, &info, &xattrs, NULL, &err)) {
                 job->error_msg = strdup(err ? err->message : "unknown error");
                 return gerror_to_errno(err);
         }
-
         GFileType type = g_file_info_get_file_type(info);
-        if (type == G_FILE_TYPE_REGULAR && in) {
-                verity = cfs_verity_new();
-                if (!verity)
-                        return -ENOMEM;
-                tee = cfs_tee_stream_new(in, verity, buf);
-                if (!ostree_checksum_file_from_input(info, xattrs, G_INPUT_STREAM(tee), OSTREE_OBJECT_TYPE_FILE, &actual, NULL, &err)) {
-                        job->error_msg = strdup(err ? err->message : "unknown error");
-                        r = gerror_to_errno(err);
-                        goto out;
-                }
-                cfs_verity_final(verity, job->digest);
-                job->has_digest = true;
-                if (tee->total != (uint64_t) g_file_info_get_size(info)) {
-                        job->error_msg = strdup("size differs from its metadata");
-                        r = -EBADMSG;
-                        goto out;
-                }
-        } else if (type == G_FILE_TYPE_SYMBOLIC_LINK || type == G_FILE_TYPE_REGULAR) {
-                if (!ostree_checksum_file_from_input(info, xattrs, in, OSTREE_OBJECT_TYPE_FILE, &actual, NULL, &err)) {
-                        job->error_msg = strdup(err ? err->message : "unknown error");
-                        return gerror_to_errno(err);
-                }
-        } else {
+        if (type != G_FILE_TYPE_REGULAR && type != G_FILE_TYPE_SYMBOLIC_LINK) {
                 job->error_msg = strdup("not a regular file or symlink");
                 return -EBADMSG;
         }
+        r = object_header(info, xattrs, &header, &header_len, &err);
+        if (r < 0) {
+                job->error_msg = strdup(err ? err->message : strerror(-r));
+                return r;
+        }
+
+        md = EVP_MD_CTX_new();
+        if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, header, header_len) != 1)
+                return -ENOMEM;
+
+        if (type == G_FILE_TYPE_REGULAR && in) {
+                int fd = G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1;
+                verity = cfs_verity_new();
+                if (!verity)
+                        return -ENOMEM;
+                for (;;) {
+                        ssize_t n;
+                        if (fd >= 0) {
+                                n = read(fd, buf, READ_CHUNK);
+                                if (n < 0 && errno == EINTR)
+                                        continue;
+                                if (n < 0)
+                                        r = -errno;
+                        } else {
+                                n = g_input_stream_read(in, buf, READ_CHUNK, NULL, &err);
+                                if (n < 0) {
+                                        job->error_msg = strdup(err ? err->message : "read error");
+                                        r = -EIO;
+                                }
+                        }
+                        if (n <= 0)
+                                break;
+                        cfs_verity_update(verity, buf, (size_t) n);
+                        EVP_DigestUpdate(md, buf, (size_t) n);
+                        total += (uint64_t) n;
+                }
+                if (r >= 0) {
+                        cfs_verity_final(verity, job->digest);
+                        job->has_digest = true;
+                }
+                cfs_verity_free(verity);
+                if (r < 0)
+                        return r;
+                if (total != (uint64_t) g_file_info_get_size(info)) {
+                        job->error_msg = strdup("its size differs from its metadata");
+                        return -EBADMSG;
+                }
+        }
+        if (EVP_DigestFinal_ex(md, actual, NULL) != 1)
+                return -EIO;
 
         if (memcmp(actual, job->csum, 32) != 0) {
                 char ahex[CFS_OSTREE_CHECKSUM_HEX];
                 csum_hex(actual, ahex);
                 if (asprintf(&job->error_msg, "its content and metadata have checksum %s", ahex) < 0)
                         job->error_msg = NULL;
-                r = -EBADMSG;
-                goto out;
+                return -EBADMSG;
         }
 
         job->mode = g_file_info_get_attribute_uint32(info, "unix::mode");
         job->uid = g_file_info_get_attribute_uint32(info, "unix::uid");
         job->gid = g_file_info_get_attribute_uint32(info, "unix::gid");
-        job->size = (uint64_t) g_file_info_get_size(info);
+        job->size = total;
         if (type == G_FILE_TYPE_SYMBOLIC_LINK) {
                 job->symlink_target = strdup(g_file_info_get_symlink_target(info) ?: "");
                 if (!job->symlink_target)
-                        r = -ENOMEM;
+                        return -ENOMEM;
         }
-        job->xattrs = TAKE_PTR(xattrs);
-out:
-        cfs_verity_free(verity);
-        return r;
+        job->xattrs = g_steal_pointer(&xattrs);
+        return 0;
 }
 
 struct worker {
