@@ -31,7 +31,9 @@
 #include "util.h"
 #include "verity.h"
 
-#define READ_CHUNK (256 * 1024)
+/* Files up to this size are read whole and get their fs-verity digest without a context. */
+#define READ_CHUNK CFS_VERITY_SMALL_MAX
+#define HEADER_CACHE 16
 
 /* ---- Errors from glib: the message is kept for the one log line the caller writes. ---- */
 
@@ -300,17 +302,38 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         return 0;
 }
 
-static void evp_md_ctx_freep(EVP_MD_CTX **c) {
-        EVP_MD_CTX_free(*c);
+/* What a worker keeps between objects. The header ostree hashes before the content depends
+ * only on the metadata (owner, mode, xattrs), which most files share: libostree's bytes for
+ * it are kept for the last few distinct metadata seen. */
+struct header_entry {
+        uint32_t uid, gid, mode;
+        GVariant *xattrs; /* NULL for none */
+        uint8_t *bytes;
+        size_t len;
+};
+
+struct worker {
+        struct reader *rd;
+        OstreeRepo *repo;
+        uint8_t *buf; /* READ_CHUNK bytes */
+        EVP_MD_CTX *md;
+        struct header_entry headers[HEADER_CACHE];
+        unsigned n_headers, next_evict;
+};
+
+static void header_entry_clear(struct header_entry *e) {
+        if (e->xattrs)
+                g_variant_unref(e->xattrs);
+        free(e->bytes);
+        *e = (struct header_entry) {};
 }
 
-/* The bytes ostree hashes before a content object's content (its metadata). */
+/* The bytes ostree hashes before a regular file's content, or a symlink's whole object. */
 static int object_header(GFileInfo *info, GVariant *xattrs, uint8_t **ret, size_t *ret_len, GError **err) {
         g_autoptr(GInputStream) hdr = NULL;
         guint64 len = 0;
         if (!ostree_raw_file_to_content_stream(NULL, info, xattrs, &hdr, &len, NULL, err))
                 return -EIO;
-        /* len counts the content too: the header is what the stream holds without it. */
         size_t alloc = 0, n = 0;
         uint8_t *buf = NULL;
         for (;;) {
@@ -332,23 +355,111 @@ static int object_header(GFileInfo *info, GVariant *xattrs, uint8_t **ret, size_
         return 0;
 }
 
+static bool xattrs_equal(GVariant *a, GVariant *b) {
+        size_t na = a ? g_variant_n_children(a) : 0, nb = b ? g_variant_n_children(b) : 0;
+        if (na == 0 || nb == 0)
+                return na == nb;
+        return g_variant_equal(a, b);
+}
+
+/* Feeds the object's header to w->md: cached for regular files, built for symlinks (their
+ * target is part of it). */
+static int hash_header(struct worker *w, GFileInfo *info, GVariant *xattrs, bool regular, GError **err) {
+        uint32_t uid = g_file_info_get_attribute_uint32(info, "unix::uid");
+        uint32_t gid = g_file_info_get_attribute_uint32(info, "unix::gid");
+        uint32_t mode = g_file_info_get_attribute_uint32(info, "unix::mode");
+        int r;
+
+        if (regular)
+                for (unsigned i = 0; i < w->n_headers; i++) {
+                        struct header_entry *e = &w->headers[i];
+                        if (e->uid == uid && e->gid == gid && e->mode == mode && xattrs_equal(e->xattrs, xattrs)) {
+                                EVP_DigestUpdate(w->md, e->bytes, e->len);
+                                return 0;
+                        }
+                }
+        _cleanup_free_ uint8_t *bytes = NULL;
+        size_t len;
+        r = object_header(info, xattrs, &bytes, &len, err);
+        if (r < 0)
+                return r;
+        EVP_DigestUpdate(w->md, bytes, len);
+        if (regular) {
+                unsigned i = w->n_headers < HEADER_CACHE ? w->n_headers++ : w->next_evict++ % HEADER_CACHE;
+                header_entry_clear(&w->headers[i]);
+                w->headers[i] = (struct header_entry) {
+                        .uid = uid, .gid = gid, .mode = mode,
+                        .xattrs = xattrs ? g_variant_ref(xattrs) : NULL,
+                        .bytes = TAKE_PTR(bytes), .len = len,
+                };
+        }
+        return 0;
+}
+
+/* Reads the content once: each chunk goes to the ostree checksum (w->md) and the fs-verity
+ * digest. Returns the number of bytes read. */
+static int hash_content(struct worker *w, GInputStream *in, struct object_job *job, uint64_t *ret_total, GError **err) {
+        int fd = G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1;
+        cfs_verity_ctx *verity = NULL;
+        uint64_t total = 0;
+        size_t fill = 0;
+        int r = 0;
+
+        for (;;) {
+                ssize_t n;
+                if (fd >= 0) {
+                        n = read(fd, w->buf + fill, READ_CHUNK - fill);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                r = -errno;
+                } else {
+                        n = g_input_stream_read(in, w->buf + fill, READ_CHUNK - fill, NULL, err);
+                        if (n < 0)
+                                r = -EIO;
+                }
+                if (n <= 0)
+                        break;
+                EVP_DigestUpdate(w->md, w->buf + fill, (size_t) n);
+                fill += (size_t) n;
+                total += (uint64_t) n;
+                if (fill == READ_CHUNK) {
+                        /* Bigger than a one-level tree: stream it. */
+                        if (!verity) {
+                                verity = cfs_verity_new();
+                                if (!verity)
+                                        return -ENOMEM;
+                        }
+                        cfs_verity_update(verity, w->buf, fill);
+                        fill = 0;
+                }
+        }
+        if (r >= 0) {
+                if (verity) {
+                        cfs_verity_update(verity, w->buf, fill);
+                        cfs_verity_final(verity, job->digest);
+                } else
+                        cfs_verity_digest_small(w->buf, fill, job->digest);
+                job->has_digest = true;
+                *ret_total = total;
+        }
+        cfs_verity_free(verity);
+        return r;
+}
+
 /* One content object: metadata from libostree, content read once for both checksums. */
-static int load_object(OstreeRepo *repo, struct object_job *job, uint8_t *buf) {
+static int load_object(struct worker *w, struct object_job *job) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
         g_autoptr(GError) err = NULL;
         g_autoptr(GInputStream) in = NULL;
         g_autoptr(GFileInfo) info = NULL;
         g_autoptr(GVariant) xattrs = NULL;
-        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *md = NULL;
-        _cleanup_free_ uint8_t *header = NULL;
-        size_t header_len = 0;
-        cfs_verity_ctx *verity = NULL;
         uint8_t actual[32];
         uint64_t total = 0;
         int r;
 
         csum_hex(job->csum, hex);
-        if (!ostree_repo_load_file(repo, hex, &in, &info, &xattrs, NULL, &err)) {
+        if (!ostree_repo_load_file(w->repo, hex, &in, &info, &xattrs, NULL, &err)) {
                 job->error_msg = strdup(err ? err->message : "unknown error");
                 return gerror_to_errno(err);
         }
@@ -357,55 +468,20 @@ static int load_object(OstreeRepo *repo, struct object_job *job, uint8_t *buf) {
                 job->error_msg = strdup("not a regular file or symlink");
                 return -EBADMSG;
         }
-        r = object_header(info, xattrs, &header, &header_len, &err);
+        if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        r = hash_header(w, info, xattrs, type == G_FILE_TYPE_REGULAR, &err);
+        if (r >= 0 && type == G_FILE_TYPE_REGULAR && in)
+                r = hash_content(w, in, job, &total, &err);
         if (r < 0) {
                 job->error_msg = strdup(err ? err->message : strerror(-r));
                 return r;
         }
-
-        md = EVP_MD_CTX_new();
-        if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(md, header, header_len) != 1)
-                return -ENOMEM;
-
-        if (type == G_FILE_TYPE_REGULAR && in) {
-                int fd = G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1;
-                verity = cfs_verity_new();
-                if (!verity)
-                        return -ENOMEM;
-                for (;;) {
-                        ssize_t n;
-                        if (fd >= 0) {
-                                n = read(fd, buf, READ_CHUNK);
-                                if (n < 0 && errno == EINTR)
-                                        continue;
-                                if (n < 0)
-                                        r = -errno;
-                        } else {
-                                n = g_input_stream_read(in, buf, READ_CHUNK, NULL, &err);
-                                if (n < 0) {
-                                        job->error_msg = strdup(err ? err->message : "read error");
-                                        r = -EIO;
-                                }
-                        }
-                        if (n <= 0)
-                                break;
-                        cfs_verity_update(verity, buf, (size_t) n);
-                        EVP_DigestUpdate(md, buf, (size_t) n);
-                        total += (uint64_t) n;
-                }
-                if (r >= 0) {
-                        cfs_verity_final(verity, job->digest);
-                        job->has_digest = true;
-                }
-                cfs_verity_free(verity);
-                if (r < 0)
-                        return r;
-                if (total != (uint64_t) g_file_info_get_size(info)) {
-                        job->error_msg = strdup("its size differs from its metadata");
-                        return -EBADMSG;
-                }
+        if (type == G_FILE_TYPE_REGULAR && total != (uint64_t) g_file_info_get_size(info)) {
+                job->error_msg = strdup("its size differs from its metadata");
+                return -EBADMSG;
         }
-        if (EVP_DigestFinal_ex(md, actual, NULL) != 1)
+        if (EVP_DigestFinal_ex(w->md, actual, NULL) != 1)
                 return -EIO;
 
         if (memcmp(actual, job->csum, 32) != 0) {
@@ -429,12 +505,6 @@ static int load_object(OstreeRepo *repo, struct object_job *job, uint8_t *buf) {
         return 0;
 }
 
-struct worker {
-        struct reader *rd;
-        OstreeRepo *repo;
-        uint8_t *buf;
-};
-
 static void *worker_main(void *userdata) {
         struct worker *w = userdata;
         struct reader *rd = w->rd;
@@ -445,7 +515,7 @@ static void *worker_main(void *userdata) {
                 size_t i = __atomic_fetch_add(&rd->next_job, 1, __ATOMIC_RELAXED);
                 if (i >= rd->n_jobs)
                         break;
-                int r = load_object(w->repo, &rd->jobs[i], w->buf);
+                int r = load_object(w, &rd->jobs[i]);
                 if (r < 0) {
                         rd->jobs[i].error = r;
                         int zero = 0;
@@ -486,7 +556,8 @@ static int load_objects(struct reader *rd, unsigned n_threads) {
                 _cleanup_gerror_ GError *err = NULL;
                 workers[i].rd = rd;
                 workers[i].buf = malloc(READ_CHUNK);
-                if (!workers[i].buf) {
+                workers[i].md = EVP_MD_CTX_new();
+                if (!workers[i].buf || !workers[i].md) {
                         r = log_error_errno(-ENOMEM, "Out of memory");
                         goto out;
                 }
@@ -539,6 +610,9 @@ out:
                         if (workers[i].repo)
                                 g_object_unref(workers[i].repo);
                         free(workers[i].buf);
+                        EVP_MD_CTX_free(workers[i].md);
+                        for (unsigned k = 0; k < workers[i].n_headers; k++)
+                                header_entry_clear(&workers[i].headers[k]);
                 }
         free(workers);
         free(tids);
