@@ -273,13 +273,30 @@ static int load_dump(const char *path, cfs_node **ret_root) {
         return 0;
 }
 
-static int load_ostree(const struct args *a, cfs_node **ret_root) {
+#ifdef CFS_HAVE_OSTREE
+/* A commit made by ostree with composefs records the digest of ostree's image of it, which
+ * ours is meant to equal byte for byte: say so when it does not. */
+static void compare_recorded(const struct cfs_ostree_commit_info *info, const uint8_t digest[CFS_DIGEST_SIZE], bool verbose) {
+        char ours[CFS_DIGEST_SIZE * 2 + 1], theirs[CFS_DIGEST_SIZE * 2 + 1];
+        if (!info->has_recorded_digest)
+                return;
+        hex_encode(digest, CFS_DIGEST_SIZE, ours);
+        hex_encode(info->recorded_digest, CFS_DIGEST_SIZE, theirs);
+        if (!streq(ours, theirs))
+                log_warning("The image's digest %s differs from the one commit %s records (ostree.composefs.digest.v0 %s): "
+                            "ostree's own image of it is not this one", ours, info->commit, theirs);
+        else if (verbose)
+                log_info("the image's digest matches the commit's ostree.composefs.digest.v0");
+}
+#endif
+
+static int load_ostree(const struct args *a, cfs_node **ret_root, void *ret_info) {
 #ifdef CFS_HAVE_OSTREE
         struct cfs_ostree_options oo = { .n_threads = a->threads };
-        char commit[CFS_OSTREE_CHECKSUM_HEX];
-        int r = cfs_ostree_read_commit(a->source, a->rev, &oo, ret_root, commit);
+        struct cfs_ostree_commit_info *info = ret_info;
+        int r = cfs_ostree_read_commit(a->source, a->rev, &oo, ret_root, info);
         if (r >= 0 && a->verbose)
-                log_info("'%s' in '%s' is commit %s", a->rev, a->source, commit);
+                log_info("'%s' in '%s' is commit %s", a->rev, a->source, info->commit);
         return r;
 #else
         return log_error_errno(-EOPNOTSUPP, "--ostree: this mkcfs was built without ostree support");
@@ -408,7 +425,8 @@ static int run_deployment(const struct args *a) {
                 log_info("deployment %d of '%s': '%s', commit %s of '%s'", d.index, d.sysroot, d.dir, d.commit, d.repo);
 
         struct cfs_ostree_options oo = { .n_threads = a->threads };
-        r = cfs_ostree_read_commit(d.repo, d.commit, &oo, &root, NULL);
+        struct cfs_ostree_commit_info info;
+        r = cfs_ostree_read_commit(d.repo, d.commit, &oo, &root, &info);
         if (r < 0)
                 return r;
         if (a->enable_verity) {
@@ -441,6 +459,7 @@ static int run_deployment(const struct args *a) {
         if (r < 0)
                 return r;
 
+        compare_recorded(&info, digest, a->verbose);
         char hex[CFS_DIGEST_SIZE * 2 + 1];
         hex_encode(digest, CFS_DIGEST_SIZE, hex);
         if (a->verbose)
@@ -469,6 +488,11 @@ static int run(const struct args *a) {
         uint8_t digest[CFS_DIGEST_SIZE];
         double t0 = now(), t1, t2;
         int r;
+#ifdef CFS_HAVE_OSTREE
+        struct cfs_ostree_commit_info info = {};
+#else
+        char info; /* unused */
+#endif
 
         if (a->deployment)
                 return run_deployment(a);
@@ -476,7 +500,7 @@ static int run(const struct args *a) {
         if (a->from_dump)
                 r = load_dump(a->source, &root);
         else if (a->ostree)
-                r = load_ostree(a, &root);
+                r = load_ostree(a, &root, &info);
         else {
                 struct cfs_scan_options so = { .n_threads = a->threads, .one_file_system = a->one_file_system };
                 r = cfs_scan(a->source, &so, &root);
@@ -512,6 +536,10 @@ static int run(const struct args *a) {
                 return r;
         if (a->verbose)
                 log_info("wrote '%s' in %.3f s", a->image, now() - t2);
+#ifdef CFS_HAVE_OSTREE
+        if (a->ostree)
+                compare_recorded(&info, digest, a->verbose);
+#endif
 
         char hex[CFS_DIGEST_SIZE * 2 + 1];
         hex_encode(digest, CFS_DIGEST_SIZE, hex);

@@ -690,11 +690,12 @@ static void reader_done(struct reader *rd) {
 }
 
 int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct cfs_ostree_options *opts,
-                           cfs_node **ret_root, char ret_commit[CFS_OSTREE_CHECKSUM_HEX]) {
+                           cfs_node **ret_root, struct cfs_ostree_commit_info *ret_info) {
         _cleanup_(reader_done) struct reader rd = { .repo_path = repo_path };
         _cleanup_gerror_ GError *err = NULL;
         _cleanup_free_ char *commit_hex = NULL;
-        _cleanup_gvariant_ GVariant *commit = NULL, *tree_v = NULL, *meta_v = NULL;
+        _cleanup_gvariant_ GVariant *commit = NULL, *tree_v = NULL, *meta_v = NULL, *md = NULL, *recorded = NULL;
+        struct cfs_ostree_commit_info info = {};
         _cleanup_node_ cfs_node *root = NULL;
         uint8_t commit_csum[32], tree_csum[32], meta_csum[32];
         struct stat st;
@@ -734,6 +735,17 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         if (get_csum(tree_v, tree_csum) < 0 || get_csum(meta_v, meta_csum) < 0)
                 return log_error_errno(-EBADMSG, "Malformed commit object %s in '%s': bad root checksum", commit_hex, repo_path);
 
+        md = g_variant_get_child_value(commit, 0);
+        recorded = g_variant_lookup_value(md, "ostree.composefs.digest.v0", G_VARIANT_TYPE_BYTESTRING);
+        if (recorded) {
+                gsize n;
+                const void *p = g_variant_get_fixed_array(recorded, &n, 1);
+                if (n == CFS_DIGEST_SIZE) {
+                        memcpy(info.recorded_digest, p, CFS_DIGEST_SIZE);
+                        info.has_recorded_digest = true;
+                }
+        }
+
         rd.jobs_by_csum = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         rd.dirmeta_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
         root = cfs_node_new(S_IFDIR | 0755);
@@ -759,8 +771,9 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         if (r < 0)
                 return log_error_errno(r, "The commit %s in '%s' has two entries of one name in a directory", commit_hex, repo_path);
 
-        if (ret_commit)
-                memcpy(ret_commit, commit_hex, CFS_OSTREE_CHECKSUM_HEX);
+        memcpy(info.commit, commit_hex, CFS_OSTREE_CHECKSUM_HEX);
+        if (ret_info)
+                *ret_info = info;
         *ret_root = TAKE_PTR(root);
         return 0;
 }

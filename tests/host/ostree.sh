@@ -108,6 +108,9 @@ compare_mounted() {
 	check "$name: every non-directory has nlink 1 in the image, as in ostree's" [ "$n" = 0 ]
 }
 
+"$MKCFS" -v --ostree "$REPO" treeA "$W/treeA-v.cfs" 2> "$W/err"
+check "mkcfs -v: the image's digest matches the commit's ostree.composefs.digest.v0" grep -q "matches the commit's ostree.composefs.digest.v0" "$W/err"
+
 compare_mounted ref "$REPO" treeA
 
 # ---- a repository made here with the ostree CLI ----
@@ -140,6 +143,14 @@ if mkrepo "$W/bare" bare; then
 	compare_mounted cli-bare "$W/bare" t
 	d_bare=$(digest_of --ostree "$W/bare" t "$W/bare.cfs")
 	check "cli-bare: image built ($d_bare)" [ ${#d_bare} = 64 ]
+	# A commit recording a digest: the right one is confirmed, a wrong one is warned about.
+	gv() { echo "[byte $(sed 's/../0x&, /g; s/, $//' <<< "$1")]"; }
+	ostree --repo="$W/bare" commit --branch=t-right --tree=ref=t --add-metadata="ostree.composefs.digest.v0=$(gv "$d_bare")" > /dev/null
+	ostree --repo="$W/bare" commit --branch=t-wrong --tree=ref=t --add-metadata="ostree.composefs.digest.v0=$(gv "$(printf '0%.0s' $(seq 64))")" > /dev/null
+	"$MKCFS" -v --ostree "$W/bare" t-right "$W/right.cfs" 2> "$W/err"
+	check "a commit recording our digest: mkcfs -v says it matches" grep -q "matches the commit's ostree.composefs.digest.v0" "$W/err"
+	"$MKCFS" --ostree "$W/bare" t-wrong "$W/wrong.cfs" 2> "$W/err"
+	check "a commit recording another digest: mkcfs warns: $(cat "$W/err")" grep -q "differs from the one commit .* records" "$W/err"
 else
 	fail "ostree commit into a bare repository: $(cat "$W/err")"
 fi
