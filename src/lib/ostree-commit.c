@@ -19,6 +19,7 @@
 #include <ostree.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 /* glib defines these too, identically; ours follow. */
 #undef MIN
@@ -99,6 +100,10 @@ struct reader {
         size_t n_jobs, jobs_alloc;
         struct node_ref *refs;
         size_t n_refs, refs_alloc;
+        int objects_fd;  /* REPO/objects */
+        int prefix_fd[256]; /* REPO/objects/xx, opened before the workers start (-1: none) */
+        bool fast_bare;  /* read bare objects directly (see load_object_bare()) */
+        GVariant *no_xattrs; /* the empty a(ayay) */
         size_t next_job; /* atomic */
         int error;       /* atomic: first worker error stops the others */
 };
@@ -364,10 +369,9 @@ static bool xattrs_equal(GVariant *a, GVariant *b) {
 
 /* Feeds the object's header to w->md: cached for regular files, built for symlinks (their
  * target is part of it). */
-static int hash_header(struct worker *w, GFileInfo *info, GVariant *xattrs, bool regular, GError **err) {
-        uint32_t uid = g_file_info_get_attribute_uint32(info, "unix::uid");
-        uint32_t gid = g_file_info_get_attribute_uint32(info, "unix::gid");
-        uint32_t mode = g_file_info_get_attribute_uint32(info, "unix::mode");
+static int hash_header(struct worker *w, GFileInfo *info, uint32_t uid, uint32_t gid, uint32_t mode, GVariant *xattrs,
+                       bool regular, GError **err) {
+        g_autoptr(GFileInfo) made = NULL;
         int r;
 
         if (regular)
@@ -378,6 +382,14 @@ static int hash_header(struct worker *w, GFileInfo *info, GVariant *xattrs, bool
                                 return 0;
                         }
                 }
+        if (!info) {
+                /* What ostree's header reads of a regular file's metadata. */
+                info = made = g_file_info_new();
+                g_file_info_set_file_type(info, G_FILE_TYPE_REGULAR);
+                g_file_info_set_attribute_uint32(info, "unix::uid", uid);
+                g_file_info_set_attribute_uint32(info, "unix::gid", gid);
+                g_file_info_set_attribute_uint32(info, "unix::mode", mode);
+        }
         _cleanup_free_ uint8_t *bytes = NULL;
         size_t len;
         r = object_header(info, xattrs, &bytes, &len, err);
@@ -398,8 +410,7 @@ static int hash_header(struct worker *w, GFileInfo *info, GVariant *xattrs, bool
 
 /* Reads the content once: each chunk goes to the ostree checksum (w->md) and the fs-verity
  * digest. Returns the number of bytes read. */
-static int hash_content(struct worker *w, GInputStream *in, struct object_job *job, uint64_t *ret_total, GError **err) {
-        int fd = G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1;
+static int hash_content(struct worker *w, int fd, GInputStream *in, struct object_job *job, uint64_t *ret_total, GError **err) {
         cfs_verity_ctx *verity = NULL;
         uint64_t total = 0;
         size_t fill = 0;
@@ -447,6 +458,89 @@ static int hash_content(struct worker *w, GInputStream *in, struct object_job *j
         return r;
 }
 
+/* A regular file object of a bare repository is a file with the object's own metadata:
+ * libostree's ostree_repo_load_file() for it comes down to fstatat, openat and
+ * ostree_fs_get_all_xattrs(), plus a GFileInfo and a stream (three more syscalls for glib's
+ * pollability check) that cost more than the rest together on small files. So it is opened
+ * here directly, relative to REPO/objects only (an object of a parent repository could not
+ * back the image anyway), and its xattrs come from libostree's own reader. Symlinks are
+ * left to ostree_repo_load_file(): returns 1 for them. */
+static int load_object_bare(struct worker *w, struct object_job *job) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GVariant) xattrs = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char name[CFS_OSTREE_CHECKSUM_HEX + 8];
+        struct stat st;
+        uint8_t actual[32];
+        uint64_t total = 0;
+        ssize_t n;
+        int r;
+
+        /* Relative to the xx/ directory: one path component to resolve, not two. */
+        csum_hex(job->csum, name);
+        memmove(name, name + 2, 62);
+        memcpy(name + 62, ".file", 6);
+        int dfd = w->rd->prefix_fd[job->csum[0]];
+        if (dfd < 0) {
+                job->error_msg = strdup("not found");
+                return -ENOENT;
+        }
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 && errno == ELOOP)
+                return 1;
+        if (fd < 0) {
+                r = -errno;
+                job->error_msg = strdup(r == -ENOENT ? "not found" : strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode)) {
+                job->error_msg = strdup("not a regular file or symlink");
+                return -EBADMSG;
+        }
+        /* Most objects have none: then the empty list, without building one each time. */
+        n = flistxattr(fd, NULL, 0);
+        if (n < 0 && errno != ENOTSUP)
+                return -errno;
+        if (n <= 0)
+                xattrs = g_variant_ref(w->rd->no_xattrs);
+        else
+                xattrs = ostree_fs_get_all_xattrs(fd, NULL, &err);
+        if (!xattrs) {
+                job->error_msg = strdup(err ? err->message : "cannot read its xattrs");
+                return -EIO;
+        }
+        if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
+                return -ENOMEM;
+        r = hash_header(w, NULL, st.st_uid, st.st_gid, st.st_mode, xattrs, true, &err);
+        if (r >= 0)
+                r = hash_content(w, fd, NULL, job, &total, &err);
+        if (r < 0) {
+                job->error_msg = strdup(err ? err->message : strerror(-r));
+                return r;
+        }
+        if (total != (uint64_t) st.st_size) {
+                job->error_msg = strdup("it changed size while it was read");
+                return -EBADMSG;
+        }
+        if (EVP_DigestFinal_ex(w->md, actual, NULL) != 1)
+                return -EIO;
+        if (memcmp(actual, job->csum, 32) != 0) {
+                char ahex[CFS_OSTREE_CHECKSUM_HEX];
+                csum_hex(actual, ahex);
+                if (asprintf(&job->error_msg, "its content and metadata have checksum %s", ahex) < 0)
+                        job->error_msg = NULL;
+                return -EBADMSG;
+        }
+        job->mode = st.st_mode;
+        job->uid = st.st_uid;
+        job->gid = st.st_gid;
+        job->size = total;
+        job->xattrs = g_steal_pointer(&xattrs);
+        return 0;
+}
+
 /* One content object: metadata from libostree, content read once for both checksums. */
 static int load_object(struct worker *w, struct object_job *job) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
@@ -458,6 +552,11 @@ static int load_object(struct worker *w, struct object_job *job) {
         uint64_t total = 0;
         int r;
 
+        if (w->rd->fast_bare) {
+                r = load_object_bare(w, job);
+                if (r <= 0)
+                        return r;
+        }
         csum_hex(job->csum, hex);
         if (!ostree_repo_load_file(w->repo, hex, &in, &info, &xattrs, NULL, &err)) {
                 job->error_msg = strdup(err ? err->message : "unknown error");
@@ -470,9 +569,11 @@ static int load_object(struct worker *w, struct object_job *job) {
         }
         if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
                 return -ENOMEM;
-        r = hash_header(w, info, xattrs, type == G_FILE_TYPE_REGULAR, &err);
+        r = hash_header(w, info, g_file_info_get_attribute_uint32(info, "unix::uid"), g_file_info_get_attribute_uint32(info, "unix::gid"),
+                        g_file_info_get_attribute_uint32(info, "unix::mode"), xattrs, type == G_FILE_TYPE_REGULAR, &err);
         if (r >= 0 && type == G_FILE_TYPE_REGULAR && in)
-                r = hash_content(w, in, job, &total, &err);
+                r = hash_content(w, G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1, in,
+                                 job, &total, &err);
         if (r < 0) {
                 job->error_msg = strdup(err ? err->message : strerror(-r));
                 return r;
@@ -687,11 +788,18 @@ static void reader_done(struct reader *rd) {
                 g_hash_table_unref(rd->dirmeta_cache);
         if (rd->repo)
                 g_object_unref(rd->repo);
+        safe_close(rd->objects_fd);
+        for (unsigned i = 0; i < 256; i++)
+                safe_close(rd->prefix_fd[i]);
+        if (rd->no_xattrs)
+                g_variant_unref(rd->no_xattrs);
 }
 
 int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct cfs_ostree_options *opts,
                            cfs_node **ret_root, struct cfs_ostree_commit_info *ret_info) {
-        _cleanup_(reader_done) struct reader rd = { .repo_path = repo_path };
+        _cleanup_(reader_done) struct reader rd = { .repo_path = repo_path, .objects_fd = -EBADF };
+        for (unsigned i = 0; i < 256; i++)
+                rd.prefix_fd[i] = -EBADF;
         _cleanup_gerror_ GError *err = NULL;
         _cleanup_free_ char *commit_hex = NULL;
         _cleanup_gvariant_ GVariant *commit = NULL, *tree_v = NULL, *meta_v = NULL, *md = NULL, *recorded = NULL;
@@ -745,6 +853,21 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
                         info.has_recorded_digest = true;
                 }
         }
+
+        /* libostree reads bare objects with their xattrs unless the repository says not to. */
+        rd.fast_bare = mode == OSTREE_REPO_MODE_BARE &&
+                       !g_key_file_get_boolean(ostree_repo_get_config(rd.repo), "core", "disable-xattrs", NULL);
+        rd.objects_fd = openat(ostree_repo_get_dfd(rd.repo), "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rd.objects_fd < 0)
+                return log_error_errno(-errno, "Failed to open '%s/objects': %m", repo_path);
+        for (unsigned i = 0; i < 256; i++) {
+                char xx[3];
+                hex_encode((const uint8_t[]) { (uint8_t) i }, 1, xx);
+                rd.prefix_fd[i] = openat(rd.objects_fd, xx, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (rd.prefix_fd[i] < 0 && errno != ENOENT)
+                        return log_error_errno(-errno, "Failed to open '%s/objects/%s': %m", repo_path, xx);
+        }
+        rd.no_xattrs = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("(ayay)"), NULL, 0));
 
         rd.jobs_by_csum = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         rd.dirmeta_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
