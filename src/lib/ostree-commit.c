@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Reading an ostree commit into a cfs_node tree (see ostree-commit.h for the rules).
  *
- * Two passes. The directory structure (commit, dirtree and dirmeta objects, all small) is
- * walked on the calling thread. The content objects, where nearly all the bytes are, are
- * then loaded by worker threads, each with its own OstreeRepo, one job per distinct object:
+ * The directory structure (commit, dirtree and dirmeta objects, all small) is walked on the
+ * calling thread. The content objects, where nearly all the bytes are, are loaded by worker
+ * threads, each with its own OstreeRepo, one job per distinct object, as soon as a
+ * directory's entries are queued (so the walk and the reading overlap); the calling thread
+ * joins the workers when the walk is done:
  * libostree gives the metadata (for bare-user it comes from the object's user.ostreemeta
  * xattr) and the object's header bytes (ostree_raw_file_to_content_stream() without
  * content: what ostree hashes before the content), and the content is read once, in big
@@ -96,17 +98,46 @@ struct reader {
         OstreeRepo *repo;
         GHashTable *jobs_by_csum;    /* hex -> index + 1 */
         GHashTable *dirmeta_cache;   /* hex -> GVariant (checked) */
-        struct object_job *jobs;
-        size_t n_jobs, jobs_alloc;
+        /* Jobs live in fixed chunks that never move, so a worker may hold one while the walk
+         * queues more; the chunk table grows only under the lock. */
+        struct object_job **chunks;
+        size_t n_chunks_alloc;
+        size_t n_jobs;
         struct node_ref *refs;
         size_t n_refs, refs_alloc;
         int objects_fd;  /* REPO/objects */
         int prefix_fd[256]; /* REPO/objects/xx, opened before the workers start (-1: none) */
         bool fast_bare;  /* read bare objects directly (see load_object_bare()) */
         GVariant *no_xattrs; /* the empty a(ayay) */
-        size_t next_job; /* atomic */
-        int error;       /* atomic: first worker error stops the others */
+        pthread_mutex_t lock; /* guards what follows, and the chunk table's growth */
+        pthread_cond_t cond;
+        size_t n_published; /* jobs workers may take */
+        size_t next_job;
+        bool walk_done;
+        int error;          /* the first worker error: stops the others and the walk */
 };
+
+#define JOBS_PER_CHUNK 4096
+static struct object_job *job_at(struct reader *rd, size_t i) {
+        return &rd->chunks[i / JOBS_PER_CHUNK][i % JOBS_PER_CHUNK];
+}
+
+/* Hands the queued jobs to the workers. */
+static void publish(struct reader *rd, bool done) {
+        pthread_mutex_lock(&rd->lock);
+        rd->n_published = rd->n_jobs;
+        if (done)
+                rd->walk_done = true;
+        pthread_cond_broadcast(&rd->cond);
+        pthread_mutex_unlock(&rd->lock);
+}
+
+static int worker_error(struct reader *rd) {
+        pthread_mutex_lock(&rd->lock);
+        int r = rd->error;
+        pthread_mutex_unlock(&rd->lock);
+        return r;
+}
 
 static void csum_hex(const uint8_t csum[32], char out[CFS_OSTREE_CHECKSUM_HEX]) {
         hex_encode(csum, 32, out);
@@ -226,10 +257,24 @@ static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32])
         csum_hex(csum, hex);
         idx = GPOINTER_TO_SIZE(g_hash_table_lookup(rd->jobs_by_csum, hex));
         if (idx == 0) {
-                if (GROW_ARRAY(rd->jobs, rd->jobs_alloc, rd->n_jobs + 1, 1024) < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                rd->jobs[rd->n_jobs] = (struct object_job) { .first = node };
-                memcpy(rd->jobs[rd->n_jobs].csum, csum, 32);
+                size_t c = rd->n_jobs / JOBS_PER_CHUNK;
+                if (rd->n_jobs % JOBS_PER_CHUNK == 0) {
+                        struct object_job *chunk = calloc(JOBS_PER_CHUNK, sizeof *chunk);
+                        if (!chunk)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        pthread_mutex_lock(&rd->lock);
+                        int r = GROW_ARRAY(rd->chunks, rd->n_chunks_alloc, c + 1, 64);
+                        if (r >= 0)
+                                rd->chunks[c] = chunk;
+                        pthread_mutex_unlock(&rd->lock);
+                        if (r < 0) {
+                                free(chunk);
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        }
+                }
+                struct object_job *j = job_at(rd, rd->n_jobs);
+                *j = (struct object_job) { .first = node };
+                memcpy(j->csum, csum, 32);
                 idx = ++rd->n_jobs;
                 g_hash_table_insert(rd->jobs_by_csum, g_strdup(hex), GSIZE_TO_POINTER(idx));
         }
@@ -245,6 +290,10 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         int r;
 
         csum_hex(tree_csum, hex);
+        /* A corrupt object found meanwhile ends the walk; it is reported with the others. */
+        r = worker_error(rd);
+        if (r < 0)
+                return r;
         /* Directory paths cannot be deeper than PATH_MAX allows anyway. */
         if (depth > CFS_PATH_MAX / 2)
                 return log_error_errno(-ELOOP, "Directories nested too deep in the commit in '%s' (dirtree %s)", rd->repo_path, hex);
@@ -279,6 +328,7 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
                 if (r < 0)
                         return r;
         }
+        publish(rd, false);
 
         n = g_variant_n_children(dirs);
         for (size_t i = 0; i < n; i++) {
@@ -611,16 +661,24 @@ static void *worker_main(void *userdata) {
         struct reader *rd = w->rd;
 
         for (;;) {
-                if (__atomic_load_n(&rd->error, __ATOMIC_RELAXED) != 0)
+                pthread_mutex_lock(&rd->lock);
+                while (rd->next_job >= rd->n_published && !rd->walk_done && rd->error == 0)
+                        pthread_cond_wait(&rd->cond, &rd->lock);
+                if (rd->error != 0 || rd->next_job >= rd->n_published) {
+                        pthread_mutex_unlock(&rd->lock);
                         break;
-                size_t i = __atomic_fetch_add(&rd->next_job, 1, __ATOMIC_RELAXED);
-                if (i >= rd->n_jobs)
-                        break;
-                int r = load_object(w, &rd->jobs[i]);
+                }
+                struct object_job *j = job_at(rd, rd->next_job++);
+                pthread_mutex_unlock(&rd->lock);
+
+                int r = load_object(w, j);
                 if (r < 0) {
-                        rd->jobs[i].error = r;
-                        int zero = 0;
-                        __atomic_compare_exchange_n(&rd->error, &zero, r, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                        j->error = r;
+                        pthread_mutex_lock(&rd->lock);
+                        if (rd->error == 0)
+                                rd->error = r;
+                        pthread_cond_broadcast(&rd->cond);
+                        pthread_mutex_unlock(&rd->lock);
                 }
         }
         return NULL;
@@ -640,90 +698,104 @@ static int open_repo(const char *path, OstreeRepo **ret, GError **err) {
         return 0;
 }
 
-static int load_objects(struct reader *rd, unsigned n_threads) {
-        struct worker *workers = NULL;
-        pthread_t *tids = NULL;
-        unsigned started = 0;
-        int r = 0;
+struct pool {
+        struct worker *workers;
+        pthread_t *tids;
+        unsigned n, started;
+};
 
-        n_threads = MAX(1u, MIN(n_threads, (unsigned) MAX(rd->n_jobs, (size_t) 1)));
-        workers = calloc(n_threads, sizeof *workers);
-        tids = calloc(n_threads, sizeof *tids);
-        if (!workers || !tids) {
-                r = log_error_errno(-ENOMEM, "Out of memory");
-                goto out;
+static void pool_free(struct pool *p) {
+        for (unsigned i = 0; p->workers && i < p->n; i++) {
+                struct worker *w = &p->workers[i];
+                if (w->repo)
+                        g_object_unref(w->repo);
+                free(w->buf);
+                EVP_MD_CTX_free(w->md);
+                for (unsigned k = 0; k < w->n_headers; k++)
+                        header_entry_clear(&w->headers[k]);
         }
-        for (unsigned i = 0; i < n_threads; i++) {
+        free(p->workers);
+        free(p->tids);
+        *p = (struct pool) {};
+}
+
+/* Workers 1..n-1 start now and wait for jobs; worker 0 is the calling thread, after the walk. */
+static int pool_start(struct reader *rd, unsigned n_threads, struct pool *p) {
+        int r;
+
+        p->n = MAX(1u, n_threads);
+        p->workers = calloc(p->n, sizeof *p->workers);
+        p->tids = calloc(p->n, sizeof *p->tids);
+        if (!p->workers || !p->tids)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (unsigned i = 0; i < p->n; i++) {
                 _cleanup_gerror_ GError *err = NULL;
-                workers[i].rd = rd;
-                workers[i].buf = malloc(READ_CHUNK);
-                workers[i].md = EVP_MD_CTX_new();
-                if (!workers[i].buf || !workers[i].md) {
-                        r = log_error_errno(-ENOMEM, "Out of memory");
-                        goto out;
-                }
+                struct worker *w = &p->workers[i];
+                w->rd = rd;
+                w->buf = malloc(READ_CHUNK);
+                w->md = EVP_MD_CTX_new();
+                if (!w->buf || !w->md)
+                        return log_error_errno(-ENOMEM, "Out of memory");
                 if (i == 0)
-                        workers[i].repo = g_object_ref(rd->repo);
+                        w->repo = g_object_ref(rd->repo);
                 else {
-                        r = open_repo(rd->repo_path, &workers[i].repo, &err);
-                        if (r < 0) {
-                                r = log_error_errno(r, "Failed to open the ostree repository '%s': %s", rd->repo_path, err->message);
-                                goto out;
-                        }
+                        r = open_repo(rd->repo_path, &w->repo, &err);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to open the ostree repository '%s': %s", rd->repo_path, err->message);
                 }
         }
-        for (started = 1; started < n_threads; started++) {
-                r = -pthread_create(&tids[started], NULL, worker_main, &workers[started]);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to start a thread: %m");
-                        __atomic_store_n(&rd->error, r, __ATOMIC_RELAXED);
-                        break;
-                }
+        for (p->started = 1; p->started < p->n; p->started++) {
+                r = -pthread_create(&p->tids[p->started], NULL, worker_main, &p->workers[p->started]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start a thread: %m");
         }
-        worker_main(&workers[0]);
-        for (unsigned i = 1; i < started; i++)
-                pthread_join(tids[i], NULL);
-        if (r < 0)
-                goto out;
+        return 0;
+}
 
-        /* Report the first failed object in tree order, the same whatever the threads did. */
+/* Ends the pool: with walk_ok, the calling thread works too until the jobs are done;
+ * otherwise the workers are told to stop. */
+static void pool_join(struct reader *rd, struct pool *p, bool walk_ok) {
+        if (!walk_ok) {
+                pthread_mutex_lock(&rd->lock);
+                if (rd->error == 0)
+                        rd->error = -ECANCELED;
+                pthread_cond_broadcast(&rd->cond);
+                pthread_mutex_unlock(&rd->lock);
+        } else {
+                publish(rd, true);
+                if (p->workers)
+                        worker_main(&p->workers[0]);
+        }
+        for (unsigned i = 1; i < p->started; i++)
+                pthread_join(p->tids[i], NULL);
+        p->started = 0;
+}
+
+/* The first failed object in tree order. */
+static int report_objects(struct reader *rd) {
         for (size_t i = 0; i < rd->n_jobs; i++) {
-                struct object_job *j = &rd->jobs[i];
+                struct object_job *j = job_at(rd, i);
                 if (j->error == 0)
                         continue;
                 char hex[CFS_OSTREE_CHECKSUM_HEX];
                 _cleanup_free_ char *path = cfs_node_path(j->first), *obj = object_path(j->csum);
                 csum_hex(j->csum, hex);
                 if (j->error == -EBADMSG)
-                        r = log_error_errno(j->error, "Corrupt object %s/objects/%s (for '%s'): %s; refusing to build an image",
-                                            rd->repo_path, obj ?: hex, path ?: "?", j->error_msg ?: "checksum mismatch");
-                else if (j->error == -ENOENT)
-                        r = log_error_errno(j->error, "Missing object %s/objects/%s (for '%s'): %s", rd->repo_path, obj ?: hex,
-                                            path ?: "?", j->error_msg ?: "not found");
-                else
-                        r = log_error_errno(j->error, "Failed to read object %s/objects/%s (for '%s'): %s", rd->repo_path,
-                                            obj ?: hex, path ?: "?", j->error_msg ?: strerror(-j->error));
-                goto out;
+                        return log_error_errno(j->error, "Corrupt object %s/objects/%s (for '%s'): %s; refusing to build an image",
+                                               rd->repo_path, obj ?: hex, path ?: "?", j->error_msg ?: "checksum mismatch");
+                if (j->error == -ENOENT)
+                        return log_error_errno(j->error, "Missing object %s/objects/%s (for '%s'): %s", rd->repo_path, obj ?: hex,
+                                               path ?: "?", j->error_msg ?: "not found");
+                return log_error_errno(j->error, "Failed to read object %s/objects/%s (for '%s'): %s", rd->repo_path,
+                                       obj ?: hex, path ?: "?", j->error_msg ?: strerror(-j->error));
         }
-out:
-        if (workers)
-                for (unsigned i = 0; i < n_threads; i++) {
-                        if (workers[i].repo)
-                                g_object_unref(workers[i].repo);
-                        free(workers[i].buf);
-                        EVP_MD_CTX_free(workers[i].md);
-                        for (unsigned k = 0; k < workers[i].n_headers; k++)
-                                header_entry_clear(&workers[i].headers[k]);
-                }
-        free(workers);
-        free(tids);
-        return r;
+        return 0;
 }
 
 static int apply_objects(struct reader *rd) {
         for (size_t i = 0; i < rd->n_refs; i++) {
                 cfs_node *n = rd->refs[i].node;
-                struct object_job *j = &rd->jobs[rd->refs[i].job];
+                struct object_job *j = job_at(rd, rd->refs[i].job);
                 int r;
 
                 n->mode = j->mode;
@@ -775,12 +847,17 @@ static int add_root_dirs(cfs_node *root) {
 
 static void reader_done(struct reader *rd) {
         for (size_t i = 0; i < rd->n_jobs; i++) {
-                free(rd->jobs[i].symlink_target);
-                free(rd->jobs[i].error_msg);
-                if (rd->jobs[i].xattrs)
-                        g_variant_unref(rd->jobs[i].xattrs);
+                struct object_job *j = job_at(rd, i);
+                free(j->symlink_target);
+                free(j->error_msg);
+                if (j->xattrs)
+                        g_variant_unref(j->xattrs);
         }
-        free(rd->jobs);
+        for (size_t c = 0; c * JOBS_PER_CHUNK < rd->n_jobs; c++)
+                free(rd->chunks[c]);
+        free(rd->chunks);
+        pthread_mutex_destroy(&rd->lock);
+        pthread_cond_destroy(&rd->cond);
         free(rd->refs);
         if (rd->jobs_by_csum)
                 g_hash_table_unref(rd->jobs_by_csum);
@@ -797,7 +874,13 @@ static void reader_done(struct reader *rd) {
 
 int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct cfs_ostree_options *opts,
                            cfs_node **ret_root, struct cfs_ostree_commit_info *ret_info) {
-        _cleanup_(reader_done) struct reader rd = { .repo_path = repo_path, .objects_fd = -EBADF };
+        _cleanup_(reader_done) struct reader rd = {
+                .repo_path = repo_path,
+                .objects_fd = -EBADF,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .cond = PTHREAD_COND_INITIALIZER,
+        };
+        _cleanup_(pool_free) struct pool pool = {};
         for (unsigned i = 0; i < 256; i++)
                 rd.prefix_fd[i] = -EBADF;
         _cleanup_gerror_ GError *err = NULL;
@@ -877,11 +960,14 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         r = apply_dirmeta(&rd, root, meta_csum);
         if (r < 0)
                 return r;
-        r = walk_dirtree(&rd, root, tree_csum, 0);
-        if (r < 0)
-                return r;
-
-        r = load_objects(&rd, opts && opts->n_threads ? opts->n_threads : default_threads());
+        r = pool_start(&rd, opts && opts->n_threads ? opts->n_threads : default_threads(), &pool);
+        if (r >= 0)
+                r = walk_dirtree(&rd, root, tree_csum, 0);
+        pool_join(&rd, &pool, r >= 0);
+        /* An object error beats the walk's: the walk stops early on one (-ECANCELED). */
+        int q = report_objects(&rd);
+        if (q < 0)
+                return q;
         if (r < 0)
                 return r;
         r = apply_objects(&rd);
