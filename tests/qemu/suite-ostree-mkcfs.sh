@@ -23,6 +23,14 @@ r=$?
 if [ $r = 2 ]; then skip "ostree-mkcfs qemu: $QEMU_REASON"; finish; fi
 if [ $r != 0 ]; then fail "ostree-mkcfs qemu: preparing the test disk, kernels or initramfs failed"; finish; fi
 
+# The guest's static mkcfs (qemu_prepare built it without libostree) refuses --ostree clearly.
+out=$("$QWORK/mkcfs-static" --ostree /x t /x.cfs 2>&1); rc=$?
+if [ $rc = 1 ] && grep -q "built without ostree support" <<< "$out"; then
+	pass "static guest mkcfs: --ostree exits 1 with '$out'"
+else
+	fail "static guest mkcfs: --ostree gave rc=$rc: $out"
+fi
+
 W=$QWORK/ostree-mkcfs
 rm -rf "$W"
 mkdir -p "$W"
