@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* mkcfs: build a composefs image from a directory tree (optionally filling an object store),
- * from a composefs dump file, or from an ostree commit (its objects are the store). The image appears under its final name only when complete
- * and on disk; on failure nothing is left behind and an existing image is untouched. */
+ * from a composefs dump file, or from an ostree commit (its objects are the store), also
+ * straight into an ostree deployment. The image appears under its final name only when
+ * complete and on disk; on failure nothing is left behind and an existing image is untouched. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>

@@ -2,17 +2,19 @@
 /* Reading an ostree commit into a cfs_node tree (see ostree-commit.h for the rules).
  *
  * The directory structure (commit, dirtree and dirmeta objects, all small) is walked on the
- * calling thread. The content objects, where nearly all the bytes are, are loaded by worker
- * threads, each with its own OstreeRepo, one job per distinct object, as soon as a
- * directory's entries are queued (so the walk and the reading overlap); the calling thread
- * joins the workers when the walk is done:
- * libostree gives the metadata (for bare-user it comes from the object's user.ostreemeta
- * xattr) and the object's header bytes (ostree_raw_file_to_content_stream() without
- * content: what ostree hashes before the content), and the content is read once, in big
- * chunks, each chunk feeding both the ostree checksum (SHA-256 of header + content) and our
- * fs-verity context.
- * Results are applied to the nodes on the calling thread, so workers touch no shared state
- * but their own job. */
+ * calling thread, each object checked by the SHA-256 of its bytes. The content objects,
+ * where nearly all the bytes are, are loaded by worker threads (each with its own
+ * OstreeRepo), one job per distinct object, taken as soon as a directory's entries are
+ * queued, so walking and reading overlap; the calling thread joins them after the walk.
+ *
+ * For each content object libostree gives the metadata (ostree_repo_load_file(), or for bare
+ * repositories fstat plus ostree_fs_get_all_xattrs(): see load_object_bare()) and the header
+ * bytes ostree hashes before the content (ostree_raw_file_to_content_stream() without
+ * content). The content is then read once, in big chunks, each feeding both the ostree
+ * checksum (SHA-256 of header + content) and the fs-verity digest.
+ *
+ * Results go to the nodes on the calling thread after the join: workers write nothing but
+ * their own job. */
 #include <fcntl.h>
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
@@ -29,7 +31,6 @@
 
 #include "log.h"
 #include "ostree-commit.h"
-#include "scan.h"
 #include "store.h"
 #include "util.h"
 #include "verity.h"
@@ -38,7 +39,7 @@
 #define READ_CHUNK CFS_VERITY_SMALL_MAX
 #define HEADER_CACHE 16
 
-/* ---- Errors from glib: the message is kept for the one log line the caller writes. ---- */
+/* ---- Errors from glib: the message is kept for the one log line the caller writes ---- */
 
 static int gerror_to_errno(const GError *e) {
         if (!e)
@@ -51,25 +52,6 @@ static int gerror_to_errno(const GError *e) {
                 return -EACCES;
         return -EIO;
 }
-
-static void gerrorp(GError **e) {
-        if (*e)
-                g_error_free(*e);
-}
-#define _cleanup_gerror_ _cleanup_(gerrorp)
-
-static void gobjectp(void *p) {
-        void *o = *(void **) p;
-        if (o)
-                g_object_unref(o);
-}
-#define _cleanup_gobject_ _cleanup_(gobjectp)
-
-static void gvariantp(GVariant **v) {
-        if (*v)
-                g_variant_unref(*v);
-}
-#define _cleanup_gvariant_ _cleanup_(gvariantp)
 
 /* ---- Objects ---- */
 
@@ -157,8 +139,8 @@ static char *object_path(const uint8_t csum[32]) {
  * bytes, exactly what ostree names it by. */
 static int load_meta(struct reader *rd, OstreeObjectType type, const uint8_t csum[32], GVariant **ret) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
-        _cleanup_gerror_ GError *err = NULL;
-        _cleanup_gvariant_ GVariant *v = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GVariant) v = NULL;
         uint8_t actual[32];
 
         csum_hex(csum, hex);
@@ -196,7 +178,7 @@ static int set_xattrs(cfs_node *n, GVariant *xattrs) {
         size_t count = g_variant_n_children(xattrs);
         for (size_t i = 0; i < count; i++) {
                 const char *name;
-                _cleanup_gvariant_ GVariant *value = NULL;
+                g_autoptr(GVariant) value = NULL;
                 gsize len;
                 g_variant_get_child(xattrs, i, "(^&ay@ay)", &name, &value);
                 const void *data = g_variant_get_fixed_array(value, &len, 1);
@@ -224,7 +206,7 @@ static int apply_dirmeta(struct reader *rd, cfs_node *dir, const uint8_t csum[32
                 return log_error_errno(-EBADMSG, "Malformed dirmeta object %s in '%s'", hex, rd->repo_path);
 
         uint32_t uid, gid, mode;
-        _cleanup_gvariant_ GVariant *xattrs = NULL;
+        g_autoptr(GVariant) xattrs = NULL;
         g_variant_get(meta, "(uuu@a(ayay))", &uid, &gid, &mode, &xattrs);
         mode = GUINT32_FROM_BE(mode);
         if (!S_ISDIR(mode))
@@ -285,7 +267,9 @@ static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32])
 }
 
 static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csum[32], unsigned depth) {
-        _cleanup_gvariant_ GVariant *tree = NULL, *files = NULL, *dirs = NULL;
+        g_autoptr(GVariant) tree = NULL;
+        g_autoptr(GVariant) files = NULL;
+        g_autoptr(GVariant) dirs = NULL;
         char hex[CFS_OSTREE_CHECKSUM_HEX];
         int r;
 
@@ -309,7 +293,7 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         size_t n = g_variant_n_children(files);
         for (size_t i = 0; i < n; i++) {
                 const char *name;
-                _cleanup_gvariant_ GVariant *csum_v = NULL;
+                g_autoptr(GVariant) csum_v = NULL;
                 uint8_t csum[32];
                 g_variant_get_child(files, i, "(&s@ay)", &name, &csum_v);
                 if (get_csum(csum_v, csum) < 0)
@@ -333,7 +317,8 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         n = g_variant_n_children(dirs);
         for (size_t i = 0; i < n; i++) {
                 const char *name;
-                _cleanup_gvariant_ GVariant *tree_v = NULL, *meta_v = NULL;
+                g_autoptr(GVariant) tree_v = NULL;
+                g_autoptr(GVariant) meta_v = NULL;
                 uint8_t sub_tree[32], sub_meta[32];
                 g_variant_get_child(dirs, i, "(&s@ay@ay)", &name, &tree_v, &meta_v);
                 if (get_csum(tree_v, sub_tree) < 0 || get_csum(meta_v, sub_meta) < 0)
@@ -690,8 +675,8 @@ static unsigned default_threads(void) {
 }
 
 static int open_repo(const char *path, OstreeRepo **ret, GError **err) {
-        _cleanup_gobject_ GFile *f = g_file_new_for_path(path);
-        _cleanup_gobject_ OstreeRepo *repo = ostree_repo_new(f);
+        g_autoptr(GFile) f = g_file_new_for_path(path);
+        g_autoptr(OstreeRepo) repo = ostree_repo_new(f);
         if (!ostree_repo_open(repo, NULL, err))
                 return gerror_to_errno(*err);
         *ret = TAKE_PTR(repo);
@@ -729,7 +714,7 @@ static int pool_start(struct reader *rd, unsigned n_threads, struct pool *p) {
         if (!p->workers || !p->tids)
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (unsigned i = 0; i < p->n; i++) {
-                _cleanup_gerror_ GError *err = NULL;
+                g_autoptr(GError) err = NULL;
                 struct worker *w = &p->workers[i];
                 w->rd = rd;
                 w->buf = malloc(READ_CHUNK);
@@ -883,9 +868,13 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         _cleanup_(pool_free) struct pool pool = {};
         for (unsigned i = 0; i < 256; i++)
                 rd.prefix_fd[i] = -EBADF;
-        _cleanup_gerror_ GError *err = NULL;
+        g_autoptr(GError) err = NULL;
         _cleanup_free_ char *commit_hex = NULL;
-        _cleanup_gvariant_ GVariant *commit = NULL, *tree_v = NULL, *meta_v = NULL, *md = NULL, *recorded = NULL;
+        g_autoptr(GVariant) commit = NULL;
+        g_autoptr(GVariant) tree_v = NULL;
+        g_autoptr(GVariant) meta_v = NULL;
+        g_autoptr(GVariant) md = NULL;
+        g_autoptr(GVariant) recorded = NULL;
         struct cfs_ostree_commit_info info = {};
         _cleanup_node_ cfs_node *root = NULL;
         uint8_t commit_csum[32], tree_csum[32], meta_csum[32];
