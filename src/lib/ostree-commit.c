@@ -891,12 +891,15 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
                 return log_error_errno(-EINVAL, "'%s' is not an ostree repository: %s", repo_path, err->message);
 
         OstreeRepoMode mode = ostree_repo_get_mode(rd.repo);
+        if (mode == OSTREE_REPO_MODE_ARCHIVE)
+                return log_error_errno(-EOPNOTSUPP, "The ostree repository '%s' has mode archive: its objects are compressed and "
+                                       "cannot back a composefs image (mode bare or bare-user is needed)", repo_path);
+        /* bare-user-only and bare-split-xattrs are not tested here: refused rather than guessed. */
         if (mode != OSTREE_REPO_MODE_BARE && mode != OSTREE_REPO_MODE_BARE_USER)
-                return log_error_errno(-EOPNOTSUPP,
-                                       "The ostree repository '%s' has mode %s: its objects cannot back a composefs image "
-                                       "(mode bare or bare-user is needed%s)",
-                                       repo_path, mode == OSTREE_REPO_MODE_ARCHIVE ? "archive" : mode == OSTREE_REPO_MODE_BARE_USER_ONLY ? "bare-user-only" : "unknown",
-                                       mode == OSTREE_REPO_MODE_ARCHIVE ? "; archive objects are compressed" : "");
+                return log_error_errno(-EOPNOTSUPP, "The ostree repository '%s' has mode %s, which mkcfs --ostree does not support "
+                                       "(mode bare or bare-user is needed)", repo_path,
+                                       mode == OSTREE_REPO_MODE_BARE_USER_ONLY ? "bare-user-only"
+                                       : mode == OSTREE_REPO_MODE_BARE_SPLIT_XATTRS ? "bare-split-xattrs" : "unknown");
 
         if (!ostree_repo_resolve_rev(rd.repo, rev, FALSE, &commit_hex, &err))
                 return log_error_errno(-ENOENT, "Unknown ref or commit '%s' in the ostree repository '%s': %s", rev, repo_path, err->message);

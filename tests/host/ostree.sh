@@ -169,6 +169,12 @@ else
 	fail "ostree commit into an archive repository: $(cat "$W/err")"
 fi
 
+if ostree --repo="$W/buo" init --mode=bare-user-only > /dev/null 2>&1; then
+	"$MKCFS" --ostree "$W/buo" t "$W/buo.cfs" 2> "$W/err"; rc=$?
+	check "bare-user-only repository refused, exit 1, no image: $(cat "$W/err")" \
+		sh -c '[ $0 = 1 ] && grep -q "mode bare-user-only" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/buo.cfs"
+fi
+
 # ---- errors: each names what is wrong, exits 1, and leaves no image ----
 # expect_error NAME PATTERN REPO REV: mkcfs fails naming PATTERN; an existing image is untouched.
 expect_error() {
