@@ -100,6 +100,7 @@ struct reader {
 };
 
 #define JOBS_PER_CHUNK 4096
+#define JOBS_PER_TAKE 8
 static struct object_job *job_at(struct reader *rd, size_t i) {
         return &rd->chunks[i / JOBS_PER_CHUNK][i % JOBS_PER_CHUNK];
 }
@@ -653,17 +654,24 @@ static void *worker_main(void *userdata) {
                         pthread_mutex_unlock(&rd->lock);
                         break;
                 }
-                struct object_job *j = job_at(rd, rd->next_job++);
+                /* A few at a time: one lock round per batch, not per object. */
+                struct object_job *batch[JOBS_PER_TAKE];
+                size_t n = 0;
+                while (n < JOBS_PER_TAKE && rd->next_job < rd->n_published)
+                        batch[n++] = job_at(rd, rd->next_job++);
                 pthread_mutex_unlock(&rd->lock);
 
-                int r = load_object(w, j);
-                if (r < 0) {
-                        j->error = r;
-                        pthread_mutex_lock(&rd->lock);
-                        if (rd->error == 0)
-                                rd->error = r;
-                        pthread_cond_broadcast(&rd->cond);
-                        pthread_mutex_unlock(&rd->lock);
+                for (size_t k = 0; k < n; k++) {
+                        int r = load_object(w, batch[k]);
+                        if (r < 0) {
+                                batch[k]->error = r;
+                                pthread_mutex_lock(&rd->lock);
+                                if (rd->error == 0)
+                                        rd->error = r;
+                                pthread_cond_broadcast(&rd->cond);
+                                pthread_mutex_unlock(&rd->lock);
+                                break;
+                        }
                 }
         }
         return NULL;
