@@ -648,6 +648,17 @@ static int load_object(struct worker *w, struct object_job *job) {
                 job->error_msg = strdup("not a regular file or symlink");
                 return -EBADMSG;
         }
+        /* libostree also looks in a parent repository, but the image can only point into
+         * REPO/objects. */
+        if (type == G_FILE_TYPE_REGULAR && g_file_info_get_size(info) > 0) {
+                char path[OBJECT_PATH_SIZE];
+                object_path_buf(job->csum, path);
+                if (faccessat(w->rd->objects_fd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        job->error_msg = strdup(r == -ENOENT ? "not in this repository (in a parent repository?)" : strerror(-r));
+                        return r;
+                }
+        }
         if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
                 return -ENOMEM;
         r = hash_header(w, info, g_file_info_get_attribute_uint32(info, "unix::uid"), g_file_info_get_attribute_uint32(info, "unix::gid"),
