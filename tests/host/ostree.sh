@@ -186,6 +186,15 @@ if ostree --repo="$W/buo" init --mode=bare-user-only > /dev/null 2>&1; then
 		sh -c '[ $0 = 1 ] && grep -q "mode bare-user-only" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/buo.cfs"
 fi
 
+# Usage errors exit 2.
+rc2=0
+for args in "--ostree $REPO treeA" "--sysroot /x 0" "--ostree-deployment --sysroot /x abc" "--ostree --store /x $REPO treeA $W/u.cfs" \
+	"--ostree-deployment"; do
+	"$MKCFS" $args > /dev/null 2>&1; rc=$?
+	[ $rc = 2 ] || { rc2=1; echo "  mkcfs $args: rc=$rc"; }
+done
+check "usage errors of --ostree/--ostree-deployment/--sysroot exit 2" [ $rc2 = 0 ]
+
 # ---- errors: each names what is wrong, exits 1, and leaves no image ----
 # expect_error NAME PATTERN REPO REV: mkcfs fails naming PATTERN; an existing image is untouched.
 expect_error() {
