@@ -23,6 +23,8 @@ PKGS=(
 	# signed UKI, Secure Boot and measured boot (kernel-cmdline/, suite-secureboot, suite-tpm);
 	# ukify, systemd-measure and virt-fw-vars come from backports via tools/fetch-uki-tools.sh
 	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools tpm2-tools
+	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
+	libostree-dev ostree
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -17,6 +17,8 @@
  *   cfstest.read=PATH       read PATH to the end: "CFSTEST: read PATH: OK" or ": EIO" (errno name)
  *   cfstest.cat=PATH        print each line of PATH (first 64 KiB) as "CFSTEST: cat PATH: LINE",
  *                           or "CFSTEST: cat PATH: ! ENOENT" (errno name) if it cannot be read
+ *   cfstest.exec=PROG,ARG,...  run PROG with the comma-separated arguments (label "exec PROG";
+ *                           e.g. a dynamic program started through its loader on /sysroot)
  *
  * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
  *
@@ -24,6 +26,7 @@
  * with "CFSTEST: LABEL: exit N". Each key may repeat. Written for the test guest only: no
  * dependencies beyond libc. */
 #include <dirent.h>
+#define ELEMENTSOF_ARGV(a) (sizeof(a) / sizeof((a)[0]) - 1)
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fsverity.h>
@@ -443,6 +446,21 @@ static void list_dir(const char *label, const char *dir) {
         say("%s:%s", label, line);
 }
 
+/* cfstest.exec=PROG,ARG,...: splits at commas (the kernel command line has no other
+ * separator left inside one key). */
+static void exec_prog(char *spec) {
+        char *argv[64], label[4200], *save = NULL;
+        unsigned n = 0;
+
+        for (char *a = strtok_r(spec, ",", &save); a && n < ELEMENTSOF_ARGV(argv); a = strtok_r(NULL, ",", &save))
+                argv[n++] = a;
+        argv[n] = NULL;
+        if (n == 0)
+                return;
+        snprintf(label, sizeof label, "exec %s", argv[0]);
+        run_prog(label, argv);
+}
+
 /* The filesystem type mounted at PATH, from /proc/self/mountinfo (last mount wins). */
 /* cfstest.cat=PATH: small text files such as /proc/mounts or a module's parameter in sysfs.
  * A failure is printed with a "!" that no file line of interest starts with. */
@@ -595,6 +613,8 @@ int main(int argc, char **argv) {
                         say("read %s: %s", p + 13, r < 0 ? errname(-r) : "OK");
                 } else if (strncmp(p, "cfstest.cat=", 12) == 0)
                         cat_file(p + 12);
+                else if (strncmp(p, "cfstest.exec=", 13) == 0)
+                        exec_prog(p + 13);
         }
         print_klog();
 
