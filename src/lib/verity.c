@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fs-verity digests in user space (OpenSSL SHA-256) and the kernel's verity ioctls. */
 #include <endian.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
@@ -23,7 +24,20 @@ struct cfs_verity_ctx {
         uint64_t level_blocks[MAX_LEVELS]; /* hashes pushed into that level so far */
 };
 
-static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) { SHA256(data, n, out); }
+static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) {
+        /* SHA256() looks the algorithm up (a lock and a name search) on every call, about
+         * as long as hashing a small block: fetched once, by whichever thread comes first. */
+        static EVP_MD *cached;
+        EVP_MD *md = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+        if (!md) {
+                EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL), *none = NULL;
+                if (fetched && !__atomic_compare_exchange_n(&cached, &none, fetched, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                        EVP_MD_free(fetched); /* another thread was first: use its */
+                md = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+        }
+        if (!md || EVP_Digest(data, n, out, NULL, md, NULL) != 1)
+                SHA256(data, n, out);
+}
 
 /* zero_hash[L]: the hash of an all-zero block at level L (data blocks are level 0). */
 static uint8_t zero_hash[MAX_LEVELS][CFS_DIGEST_SIZE];
