@@ -19,7 +19,6 @@
 #include <gio/gio.h>
 #include <gio/gunixinputstream.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <ostree.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -70,6 +69,13 @@ struct object_job {
         char *error_msg;
 };
 
+/* key: the checksum's first 8 bytes, so a probe reads the job only on a likely match
+ * (jobs are spread over megabytes: each dereference is a cache miss). */
+struct index_slot {
+        uint64_t key;
+        size_t job; /* job index + 1, 0 = free */
+};
+
 struct node_ref {
         cfs_node *node;
         size_t job;
@@ -78,7 +84,7 @@ struct node_ref {
 struct reader {
         const char *repo_path;
         OstreeRepo *repo;
-        size_t *job_index;           /* open addressing on the checksum: job index + 1, 0 = free */
+        struct index_slot *job_index; /* open addressing on the checksum */
         size_t job_index_size;       /* a power of two, at least twice n_jobs */
         GHashTable *dirmeta_cache;   /* hex -> GVariant (checked) */
         /* Jobs live in fixed chunks that never move, so a worker may hold one while the walk
@@ -92,6 +98,7 @@ struct reader {
         int prefix_fd[256]; /* REPO/objects/xx, opened before the workers start (-1: none) */
         bool fast_bare;  /* read bare objects directly (see load_object_bare()) */
         GVariant *no_xattrs; /* the empty a(ayay) */
+        EVP_MD *sha256; /* fetched once: EVP_sha256() is looked up again on every init */
         pthread_mutex_t lock; /* guards what follows, and the chunk table's growth */
         pthread_cond_t cond;
         size_t n_published; /* jobs workers may take */
@@ -164,7 +171,8 @@ static int load_meta(struct reader *rd, OstreeObjectType type, const uint8_t csu
                 return log_error_errno(r, "Failed to load %s object %s of '%s': %s",
                                        ostree_object_type_to_string(type), hex, rd->repo_path, err ? err->message : "unknown error");
         }
-        SHA256(g_variant_get_data(v), g_variant_get_size(v), actual);
+        if (EVP_Digest(g_variant_get_data(v), g_variant_get_size(v), actual, NULL, rd->sha256, NULL) != 1)
+                return log_error_errno(-ENOMEM, "Failed to hash %s object %s of '%s'", ostree_object_type_to_string(type), hex, rd->repo_path);
         if (memcmp(actual, csum, 32) != 0) {
                 char ahex[CFS_OSTREE_CHECKSUM_HEX];
                 csum_hex(actual, ahex);
@@ -253,37 +261,46 @@ static size_t slot_of(const uint8_t csum[32], size_t size) {
 }
 
 /* The slot holding csum's job, or the free slot where it belongs. */
-static size_t *index_find(struct reader *rd, const uint8_t csum[32]) {
+static struct index_slot *index_find(struct reader *rd, const uint8_t csum[32]) {
+        uint64_t key;
+        memcpy(&key, csum, sizeof key);
         for (size_t i = slot_of(csum, rd->job_index_size);; i = (i + 1) & (rd->job_index_size - 1)) {
-                size_t *e = &rd->job_index[i];
-                if (*e == 0 || memcmp(job_at(rd, *e - 1)->csum, csum, 32) == 0)
+                struct index_slot *e = &rd->job_index[i];
+                if (e->job == 0 || (e->key == key && memcmp(job_at(rd, e->job - 1)->csum, csum, 32) == 0))
                         return e;
         }
 }
 
 static int index_grow(struct reader *rd) {
         size_t size = rd->job_index_size ? rd->job_index_size * 2 : 4096;
-        size_t *old = rd->job_index, old_size = rd->job_index_size;
+        struct index_slot *old = rd->job_index;
+        size_t old_size = rd->job_index_size;
         rd->job_index = calloc(size, sizeof *rd->job_index);
         if (!rd->job_index) {
                 rd->job_index = old;
                 return -ENOMEM;
         }
         rd->job_index_size = size;
+        /* Keys are distinct checksums' prefixes: only a free slot is needed, no compare. */
         for (size_t i = 0; i < old_size; i++)
-                if (old[i] != 0)
-                        *index_find(rd, job_at(rd, old[i] - 1)->csum) = old[i];
+                if (old[i].job != 0) {
+                        size_t k = (size_t) old[i].key & (size - 1);
+                        while (rd->job_index[k].job != 0)
+                                k = (k + 1) & (size - 1);
+                        rd->job_index[k] = old[i];
+                }
         free(old);
         return 0;
 }
 
 static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32]) {
-        size_t idx, *slot;
+        struct index_slot *slot;
+        size_t idx;
 
         if (rd->n_jobs * 2 >= rd->job_index_size && index_grow(rd) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         slot = index_find(rd, csum);
-        idx = *slot;
+        idx = slot->job;
         if (idx == 0) {
                 size_t c = rd->n_jobs / JOBS_PER_CHUNK;
                 if (rd->n_jobs % JOBS_PER_CHUNK == 0) {
@@ -304,7 +321,8 @@ static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32])
                 *j = (struct object_job) { .first = node };
                 memcpy(j->csum, csum, 32);
                 idx = ++rd->n_jobs;
-                *slot = idx;
+                *slot = (struct index_slot) { .job = idx };
+                memcpy(&slot->key, csum, sizeof slot->key);
         }
         if (GROW_ARRAY(rd->refs, rd->refs_alloc, rd->n_refs + 1, 1024) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -473,7 +491,7 @@ static int hash_header(struct worker *w, GFileInfo *info, uint32_t uid, uint32_t
         }
         _cleanup_free_ uint8_t *bytes = NULL;
         size_t len;
-        r = object_header(info, xattrs, &bytes, &len, err);
+        r = object_header(info, xattrs ?: w->rd->no_xattrs, &bytes, &len, err);
         if (r < 0)
                 return r;
         EVP_DigestUpdate(w->md, bytes, len);
@@ -490,8 +508,12 @@ static int hash_header(struct worker *w, GFileInfo *info, uint32_t uid, uint32_t
 }
 
 /* Reads the content once: each chunk goes to the ostree checksum (w->md) and the fs-verity
- * digest. Returns the number of bytes read. */
-static int hash_content(struct worker *w, int fd, GInputStream *in, struct object_job *job, uint64_t *ret_total, GError **err) {
+ * digest. Returns the number of bytes read. With the size known (expect, else UINT64_MAX),
+ * reads ask for one byte more than is left, so a small file takes one read() as in
+ * scan.c: a local filesystem returns everything up to EOF at once, and a short read that
+ * ends exactly at the expected size is EOF. A file that grew shows as more bytes read. */
+static int hash_content(struct worker *w, int fd, GInputStream *in, uint64_t expect, struct object_job *job, uint64_t *ret_total,
+                        GError **err) {
         cfs_verity_ctx *verity = NULL;
         uint64_t total = 0;
         size_t fill = 0;
@@ -500,11 +522,21 @@ static int hash_content(struct worker *w, int fd, GInputStream *in, struct objec
         for (;;) {
                 ssize_t n;
                 if (fd >= 0) {
-                        n = read(fd, w->buf + fill, READ_CHUNK - fill);
+                        size_t want = READ_CHUNK - fill;
+                        if (expect != UINT64_MAX && total <= expect && expect - total < want)
+                                want = (size_t) (expect - total) + 1;
+                        n = read(fd, w->buf + fill, want);
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n < 0)
                                 r = -errno;
+                        if (n >= 0 && (size_t) n < want && total + (uint64_t) n == expect) {
+                                /* Short at the expected size: EOF, no second call. */
+                                EVP_DigestUpdate(w->md, w->buf + fill, (size_t) n);
+                                fill += (size_t) n;
+                                total += (uint64_t) n;
+                                break;
+                        }
                 } else {
                         n = g_input_stream_read(in, w->buf + fill, READ_CHUNK - fill, NULL, err);
                         if (n < 0)
@@ -580,23 +612,22 @@ static int load_object_bare(struct worker *w, struct object_job *job) {
                 job->error_msg = strdup("not a regular file or symlink");
                 return -EBADMSG;
         }
-        /* Most objects have none: then the empty list, without building one each time. */
+        /* Most objects have none: then NULL, no GVariant to build, compare and free. */
         n = flistxattr(fd, NULL, 0);
         if (n < 0 && errno != ENOTSUP)
                 return -errno;
-        if (n <= 0)
-                xattrs = g_variant_ref(w->rd->no_xattrs);
-        else
+        if (n > 0) {
                 xattrs = ostree_fs_get_all_xattrs(fd, NULL, &err);
-        if (!xattrs) {
-                job->error_msg = strdup(err ? err->message : "cannot read its xattrs");
-                return -EIO;
+                if (!xattrs) {
+                        job->error_msg = strdup(err ? err->message : "cannot read its xattrs");
+                        return -EIO;
+                }
         }
-        if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
+        if (EVP_DigestInit_ex2(w->md, w->rd->sha256, NULL) != 1)
                 return -ENOMEM;
         r = hash_header(w, NULL, st.st_uid, st.st_gid, st.st_mode, xattrs, true, &err);
         if (r >= 0)
-                r = hash_content(w, fd, NULL, job, &total, &err);
+                r = hash_content(w, fd, NULL, (uint64_t) st.st_size, job, &total, &err);
         if (r < 0) {
                 job->error_msg = strdup(err ? err->message : strerror(-r));
                 return r;
@@ -659,13 +690,13 @@ static int load_object(struct worker *w, struct object_job *job) {
                         return r;
                 }
         }
-        if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
+        if (EVP_DigestInit_ex2(w->md, w->rd->sha256, NULL) != 1)
                 return -ENOMEM;
         r = hash_header(w, info, g_file_info_get_attribute_uint32(info, "unix::uid"), g_file_info_get_attribute_uint32(info, "unix::gid"),
                         g_file_info_get_attribute_uint32(info, "unix::mode"), xattrs, type == G_FILE_TYPE_REGULAR, &err);
         if (r >= 0 && type == G_FILE_TYPE_REGULAR && in)
                 r = hash_content(w, G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1, in,
-                                 job, &total, &err);
+                                 UINT64_MAX, job, &total, &err);
         if (r < 0) {
                 job->error_msg = strdup(err ? err->message : strerror(-r));
                 return r;
@@ -917,6 +948,7 @@ static void reader_done(struct reader *rd) {
                 safe_close(rd->prefix_fd[i]);
         if (rd->no_xattrs)
                 g_variant_unref(rd->no_xattrs);
+        EVP_MD_free(rd->sha256);
 }
 
 int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct cfs_ostree_options *opts,
@@ -948,6 +980,9 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
                 return log_error_errno(-errno, "Cannot open the ostree repository '%s': %m", repo_path);
         if (!S_ISDIR(st.st_mode))
                 return log_error_errno(-ENOTDIR, "'%s' is not an ostree repository: not a directory", repo_path);
+        rd.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (!rd.sha256)
+                return log_error_errno(-ENOMEM, "Failed to set up SHA-256 (OpenSSL)");
         r = open_repo(repo_path, &rd.repo, &err);
         if (r < 0)
                 return log_error_errno(-EINVAL, "'%s' is not an ostree repository: %s", repo_path, err->message);
