@@ -354,12 +354,15 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         files = g_variant_get_child_value(tree, 0);
         dirs = g_variant_get_child_value(tree, 1);
 
+        /* Per entry, as glib's accessors rather than g_variant_get_child()'s format string,
+         * whose parsing costs more than the rest of the entry together. */
         size_t n = g_variant_n_children(files);
         for (size_t i = 0; i < n; i++) {
-                const char *name;
-                g_autoptr(GVariant) csum_v = NULL;
+                g_autoptr(GVariant) entry = g_variant_get_child_value(files, i);
+                g_autoptr(GVariant) name_v = g_variant_get_child_value(entry, 0);
+                g_autoptr(GVariant) csum_v = g_variant_get_child_value(entry, 1);
+                const char *name = g_variant_get_string(name_v, NULL);
                 uint8_t csum[32];
-                g_variant_get_child(files, i, "(&s@ay)", &name, &csum_v);
                 if (get_csum(csum_v, csum) < 0)
                         return log_error_errno(-EBADMSG, "Malformed dirtree object %s in '%s': bad checksum for '%s'", hex,
                                                rd->repo_path, name);
