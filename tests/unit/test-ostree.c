@@ -281,6 +281,56 @@ static void test_bare(void) {
         test_tree(OSTREE_REPO_MODE_BARE, "bare (objects read directly)");
 }
 
+/* Object sizes around the boundaries of the reader: one fs-verity block, and the read
+ * chunk (CFS_VERITY_SMALL_MAX), below which an object takes one read() and above which its
+ * digest is streamed. Owned by the caller's own uid, so bare works without root. */
+static void test_read_sizes(OstreeRepoMode mode, const char *label) {
+        static const size_t sizes[] = { 1, 4095, 4096, 4097, CFS_VERITY_SMALL_MAX - 1, CFS_VERITY_SMALL_MAX,
+                                        CFS_VERITY_SMALL_MAX + 1, 3 * CFS_VERITY_SMALL_MAX + 7 };
+        static unsigned n;
+        g_autofree char *path = g_strdup_printf("%s/sizes-%u", tmp_root, n++);
+        g_autoptr(GFile) f = g_file_new_for_path(path);
+        g_autoptr(OstreeRepo) repo = ostree_repo_new(f);
+        g_autoptr(OstreeMutableTree) mtree = ostree_mutable_tree_new();
+        g_autoptr(GFile) root_file = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autofree char *commit = NULL;
+        _cleanup_node_ cfs_node *root = NULL;
+        size_t max = sizes[ELEMENTSOF(sizes) - 1];
+        _cleanup_free_ uint8_t *data = malloc(max);
+
+        CHECK(data);
+        for (size_t i = 0; i < max; i++)
+                data[i] = (uint8_t) (i * 2654435761u >> 13);
+        CHECK(ostree_repo_create(repo, mode, NULL, &err));
+        CHECK(ostree_repo_prepare_transaction(repo, NULL, NULL, &err));
+        g_autofree char *meta = write_dirmeta(repo, 0755, getuid(), getgid(), NULL, NULL);
+        ostree_mutable_tree_set_metadata_checksum(mtree, meta);
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                char name[32];
+                snprintf(name, sizeof name, "f%zu", sizes[i]);
+                g_autofree char *csum = write_file(repo, data, sizes[i], 0644, getuid(), getgid(), NULL, NULL);
+                CHECK(ostree_mutable_tree_replace_file(mtree, name, csum, &err));
+        }
+        CHECK(ostree_repo_write_mtree(repo, mtree, &root_file, NULL, &err));
+        CHECK(ostree_repo_write_commit(repo, NULL, "sizes", NULL, NULL, OSTREE_REPO_FILE(root_file), &commit, NULL, &err));
+        ostree_repo_transaction_set_ref(repo, NULL, "t", commit);
+        CHECK(ostree_repo_commit_transaction(repo, NULL, NULL, &err));
+
+        CHECK(cfs_ostree_read_commit(path, "t", NULL, &root, NULL) == 0);
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                char name[32];
+                uint8_t want[CFS_DIGEST_SIZE];
+                snprintf(name, sizeof name, "f%zu", sizes[i]);
+                cfs_node *file = child(root, name);
+                CHECK(file->size == sizes[i] && file->has_digest);
+                cfs_verity_digest_buffer(data, sizes[i], want);
+                CHECK(memcmp(file->digest, want, CFS_DIGEST_SIZE) == 0);
+        }
+        printf("PASS: ostree: %s: objects of %zu sizes around 4 KiB and the read chunk: sizes and fs-verity digests\n", label,
+               ELEMENTSOF(sizes));
+}
+
 static void rm_rf(const char *path) {
         g_autofree char *cmd = g_strdup_printf("chmod -R u+w '%s' 2>/dev/null; rm -rf '%s'", path, path);
         CHECK(system(cmd) == 0);
@@ -294,6 +344,8 @@ int main(void) {
 
         test_tree(OSTREE_REPO_MODE_BARE_USER, "bare-user (through ostree_repo_load_file)");
         test_bare();
+        test_read_sizes(OSTREE_REPO_MODE_BARE_USER, "bare-user");
+        test_read_sizes(OSTREE_REPO_MODE_BARE, "bare");
         test_errors();
 
         rm_rf(tmp_root);
