@@ -21,7 +21,7 @@ struct args {
         const char *source, *image;
         const char *store;
         const char *cmdline_path;
-        bool from_dump, enable_verity, print_digest, one_file_system, verbose;
+        bool from_dump, enable_verity, verify_store, print_digest, one_file_system, verbose;
         unsigned threads;
         struct cfs_write_options wopts;
 };
@@ -33,6 +33,7 @@ static void help(void) {
                "tree or from a composefs dump file ('-' reads stdin).\n\n"
                "  --store DIR           copy file contents into the object store DIR/xx/yyyy...\n"
                "  --enable-verity       enable fs-verity on the store objects and the image\n"
+               "  --verify-store        re-hash every object already in the store before reusing it\n"
                "  --print-digest        print the image's fs-verity digest (hex)\n"
                "  --print-cmdline=PATH  print the kernel command line for the image at PATH\n"
                "  --from-dump           the source is a dump file, not a directory\n"
@@ -68,6 +69,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 ARG_ONE_FS,
                 ARG_THREADS,
                 ARG_VERSION,
+                ARG_VERIFY_STORE,
         };
         static const struct option options[] = {
                 { "store", required_argument, NULL, ARG_STORE },
@@ -82,6 +84,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "verify-store", no_argument, NULL, ARG_VERIFY_STORE },
                 {},
         };
         bool min_set = false, max_set = false;
@@ -95,6 +98,9 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         break;
                 case ARG_ENABLE_VERITY:
                         a->enable_verity = true;
+                        break;
+                case ARG_VERIFY_STORE:
+                        a->verify_store = true;
                         break;
                 case ARG_PRINT_DIGEST:
                         a->print_digest = true;
@@ -327,14 +333,15 @@ static int run(const struct args *a) {
 
         /* Objects first: once the image is in place, everything it refers to is on disk. */
         if (a->store) {
-                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity };
+                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity,
+                                                 .verify_store = a->verify_store };
                 struct cfs_store_stats stats;
                 r = cfs_store_fill(a->store, a->source, root, &so, &stats);
                 if (r < 0)
                         return r;
                 if (a->verbose)
-                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes) in %.3f s", a->store,
-                                stats.n_objects, stats.n_new, stats.new_bytes, now() - t1);
+                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes), %zu replaced in %.3f s", a->store,
+                                 stats.n_objects, stats.n_new, stats.new_bytes, stats.n_replaced, now() - t1);
         }
 
         t2 = now();
