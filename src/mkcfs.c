@@ -256,6 +256,7 @@ static int write_image(const struct args *a, cfs_node *root, uint8_t ret_digest[
         r = tmpfile_create(a->image, &t);
         if (r < 0)
                 return log_error_errno(r, "Failed to create a temporary file next to '%s': %m", a->image);
+        CHECK(t.path); /* success sets it (clang's analyzer thinks -errno may be 0) */
 
         r = cfs_image_write(root, t.fd, &a->wopts);
         if (r < 0)
