@@ -82,6 +82,16 @@ $(B)/cfsroot: src/cfsroot.c $(CFSROOT_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
 		src/cfsroot.c $(CFSROOT_SRCS) -o $@ $(STATIC_LIBS)
 	@if readelf -d $@ | grep -q NEEDED; then echo "$@ is not static" >&2; rm -f $@; exit 1; fi
 
+# Fault injection (tests/host/faults.sh): the same cfsroot sources linked dynamically, so an
+# LD_PRELOAD shim (tests/faults/shim.c) can fail its system calls one at a time.
+$(B)/faults/cfsroot: src/cfsroot.c $(CFSROOT_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize=%,$(CFLAGS)) src/cfsroot.c $(CFSROOT_SRCS) -o $@ \
+		$(KMOD_DIR)/lib/libkmod.a -lblkid $(if $(filter 1,$(CFSROOT_CRYPTO)),-lcrypto) -llzma -lz
+$(B)/faults/shim.so: tests/faults/shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -fPIC -shared -D_GNU_SOURCE $< -o $@ -ldl
+
 $(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)
