@@ -82,6 +82,15 @@ while IFS=$'\t' read -r file opts sha fsv notes; do
 	if [ "$got" = "$sha" ]; then
 		identical=$((identical + 1))
 		pass "$name: byte-identical ($(stat -c %s "$tmp/out.img") bytes)"
+		# The fs-verity digest upstream's image has (what a command line would pin).
+		if [[ $fsv =~ ^[0-9a-f]{64}$ ]] && [ -x "$B/cfs-info" ]; then
+			d=$("$B/cfs-info" digest "$tmp/out.img" | cut -d' ' -f1)
+			if [ "$d" = "sha256:$fsv" ]; then
+				pass "$name: fs-verity digest sha256:${fsv:0:16}… as upstream's"
+			else
+				fail "$name: fs-verity digest $d, upstream's image has sha256:$fsv"
+			fi
+		fi
 	else
 		fail "$name: sha256 $got, expected $sha (size $(stat -c %s "$tmp/out.img"))"
 	fi
