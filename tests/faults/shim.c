@@ -4,6 +4,7 @@
  * calls, and makes exactly one of them fail.
  *   FAULT_LOG=FILE   append one line per call: "N NAME OBJECT+OFFSET" (the call site), and
  *                    "injected N NAME ERRNO SITE" for the failed one
+ *   FAULT_LOG_FD=N   the same, to an inherited fd (for runs in a chroot)
  *   FAULT_AT=N       the N-th wrapped call (1-based) fails, without doing anything
  *   FAULT_ERRNO=E    with this errno (a number; default EIO)
  * Only calls that cross the PLT are seen: glibc's internal calls (inside fopen, mkdtemp...) are
@@ -42,6 +43,12 @@ static void init(void) {
         s = getenv("FAULT_ERRNO");
         if (s)
                 fault_errno = (int) strtol(s, NULL, 10);
+        s = getenv("FAULT_LOG_FD");
+        if (s) {
+                /* An fd the harness opened: outlives a chroot or a private /tmp. */
+                log_fd = (int) RAW(SYS_fcntl, (int) strtol(s, NULL, 10), F_DUPFD_CLOEXEC, 900);
+                return;
+        }
         s = getenv("FAULT_LOG");
         if (s) {
                 /* The raw system call: our own open() wrapper must not count this. */
