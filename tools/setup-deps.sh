@@ -20,6 +20,9 @@ PKGS=(
 	# tests
 	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
+	# hardening depth (issue 9): gcc -fanalyzer and clang --analyze (make analyze) need only
+	# gcc and clang above; the PID-1 fault-injection guest runs a static busybox
+	busybox-static
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
