@@ -234,19 +234,16 @@ static int check_existing(struct store_ctx *ctx, struct object *o, const char *o
         struct stat st;
         int r;
 
-        /* O_NONBLOCK | O_NOCTTY: whatever sits under the name (a fifo, a device) is opened
-         * harmlessly, then judged by fstat on the fd we read. */
-        _cleanup_close_ int fd = openat(ctx->store_fd, obj, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0 && errno == ENOENT)
-                return 1;
-        if (fd < 0 && errno == ELOOP) {
+        /* Judged by lstat first: a device or fifo under the name is never opened. */
+        if (fstatat(ctx->store_fd, obj, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno == ENOENT)
+                        return 1;
+                return store_fail(ctx, -errno, "Failed to look up '%s/%s': %m", ctx->store_path, obj);
+        }
+        if (S_ISLNK(st.st_mode)) {
                 o->damage = "a symbolic link";
                 return 1;
         }
-        if (fd < 0)
-                return store_fail(ctx, -errno, "Failed to open '%s/%s': %m", ctx->store_path, obj);
-        if (fstat(fd, &st) < 0)
-                return store_fail(ctx, -errno, "Failed to check '%s/%s': %m", ctx->store_path, obj);
         if (S_ISDIR(st.st_mode)) {
                 o->damage = "a directory";
                 o->damage_is_dir = true;
@@ -254,6 +251,24 @@ static int check_existing(struct store_ctx *ctx, struct object *o, const char *o
         }
         if (!S_ISREG(st.st_mode)) {
                 o->damage = "not a regular file";
+                return 1;
+        }
+        /* Then the fd we read is checked to be that same file (O_NONBLOCK | O_NOCTTY in
+         * case it was swapped for something else meanwhile). */
+        _cleanup_close_ int fd = openat(ctx->store_fd, obj, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0 && (errno == ENOENT || errno == ELOOP)) {
+                o->damage = "replaced while it was checked";
+                return 1;
+        }
+        if (fd < 0)
+                return store_fail(ctx, -errno, "Failed to open '%s/%s': %m", ctx->store_path, obj);
+        dev_t dev = st.st_dev;
+        ino_t ino = st.st_ino;
+        if (fstat(fd, &st) < 0)
+                return store_fail(ctx, -errno, "Failed to check '%s/%s': %m", ctx->store_path, obj);
+        if (!S_ISREG(st.st_mode) || st.st_dev != dev || st.st_ino != ino) {
+                o->damage = "replaced while it was checked";
+                o->damage_is_dir = S_ISDIR(st.st_mode);
                 return 1;
         }
         if ((uint64_t) st.st_size != o->size) {

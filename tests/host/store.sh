@@ -73,7 +73,7 @@ check "  ... both repaired, store checks clean" store_ok
 
 # ---- not a regular file under an object's name ----
 n=0
-for kind in empty-dir full-dir fifo symlink symlink-to-good; do
+for kind in empty-dir full-dir fifo chardev symlink symlink-to-good; do
 	o=${OBJS[n]}; n=$((n + 5))
 	good=$(src_of "$o")
 	rm -f "$S/$o"
@@ -81,6 +81,7 @@ for kind in empty-dir full-dir fifo symlink symlink-to-good; do
 	empty-dir) mkdir "$S/$o" ;;
 	full-dir) mkdir "$S/$o"; echo x > "$S/$o/inside" ;;
 	fifo) mkfifo "$S/$o" ;;
+	chardev) mknod "$S/$o" c 1 3 ;; # /dev/null's numbers: never opened, only replaced
 	symlink) ln -s /etc/passwd "$S/$o" ;;
 	symlink-to-good) ln -s "$good" "$S/$o" ;; # right content, still not an object
 	esac
