@@ -408,6 +408,10 @@ static int run_prepare(const char *sysroot) {
         }
         if (mount(target, sysroot, NULL, MS_MOVE, NULL) < 0) {
                 r = log_error_errno(errno, "cannot move the new root onto %s: %m", sysroot);
+                /* The root device is inside the new root by now: put it back, so that the
+                 * caller finds SYSROOT as it left it (tests/host/faults.sh). */
+                if (mount(inner, sysroot, NULL, MS_MOVE, NULL) < 0)
+                        log_error_errno(errno, "cannot move the root device back to %s: %m", sysroot);
                 goto out;
         }
         T.exec = cfs_now_ms();

@@ -28,7 +28,7 @@ struct args {
         const char *sysroot; /* --ostree-deployment --sysroot: source is the index */
         const char *store;
         const char *cmdline_path;
-        bool from_dump, ostree, deployment, enable_verity, print_digest, one_file_system, verbose;
+        bool from_dump, ostree, deployment, enable_verity, verify_store, print_digest, one_file_system, verbose;
         unsigned threads;
         unsigned index; /* --ostree-deployment --sysroot */
         struct cfs_write_options wopts;
@@ -45,6 +45,7 @@ static void help(void) {
                "(REV a ref or commit checksum: the image is ostree's own, backed by REPO/objects).\n\n"
                "  --store DIR           copy file contents into the object store DIR/xx/yyyy...\n"
                "  --enable-verity       enable fs-verity on the store objects and the image\n"
+               "  --verify-store        re-hash every object already in the store before reusing it\n"
                "  --print-digest        print the image's fs-verity digest (hex)\n"
                "  --print-cmdline=PATH  print the kernel command line for the image at PATH\n"
                "  --from-dump           the source is a dump file, not a directory\n"
@@ -90,6 +91,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 ARG_ONE_FS,
                 ARG_THREADS,
                 ARG_VERSION,
+                ARG_VERIFY_STORE,
         };
         static const struct option options[] = {
                 { "store", required_argument, NULL, ARG_STORE },
@@ -107,6 +109,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "verify-store", no_argument, NULL, ARG_VERIFY_STORE },
                 {},
         };
         bool min_set = false, max_set = false;
@@ -120,6 +123,9 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         break;
                 case ARG_ENABLE_VERITY:
                         a->enable_verity = true;
+                        break;
+                case ARG_VERIFY_STORE:
+                        a->verify_store = true;
                         break;
                 case ARG_PRINT_DIGEST:
                         a->print_digest = true;
@@ -356,6 +362,7 @@ static int write_image(const struct args *a, cfs_node *root, uint8_t ret_digest[
         r = tmpfile_create(a->image, &t);
         if (r < 0)
                 return log_error_errno(r, "Failed to create a temporary file next to '%s': %m", a->image);
+        CHECK(t.path); /* success sets it (clang's analyzer thinks -errno may be 0) */
 
         r = cfs_image_write(root, t.fd, &a->wopts);
         if (r < 0)
@@ -521,14 +528,15 @@ static int run(const struct args *a) {
         }
 #endif
         if (a->store) {
-                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity };
+                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity,
+                                                 .verify_store = a->verify_store };
                 struct cfs_store_stats stats;
                 r = cfs_store_fill(a->store, a->source, root, &so, &stats);
                 if (r < 0)
                         return r;
                 if (a->verbose)
-                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes) in %.3f s", a->store,
-                                stats.n_objects, stats.n_new, stats.new_bytes, now() - t1);
+                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes), %zu replaced in %.3f s", a->store,
+                                 stats.n_objects, stats.n_new, stats.new_bytes, stats.n_replaced, now() - t1);
         }
 
         t2 = now();

@@ -25,6 +25,9 @@ PKGS=(
 	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools tpm2-tools
 	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
 	libostree-dev ostree
+	# hardening depth (issue 9): gcc -fanalyzer and clang --analyze (make analyze) need only
+	# gcc and clang above; the PID-1 fault-injection guest runs a static busybox
+	busybox-static
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
