@@ -71,6 +71,10 @@ $(B)/cfsroot: src/cfsroot.c $(LIB_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
 		src/cfsroot.c $(LIB_SRCS) -o $@ $(STATIC_LIBS)
 	@if readelf -d $@ | grep -q NEEDED; then echo "$@ is not static" >&2; rm -f $@; exit 1; fi
 
+# The /run/ostree-booted writer is checked against GLib's own GVariant (tests only).
+$(B)/tests/test-ostree-booted: CFLAGS += $(shell pkg-config --cflags glib-2.0)
+$(B)/tests/test-ostree-booted: LDFLAGS += $(shell pkg-config --libs glib-2.0)
+
 $(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)
