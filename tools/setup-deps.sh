@@ -20,6 +20,8 @@ PKGS=(
 	# tests
 	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
+	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
+	libostree-dev ostree
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
