@@ -84,8 +84,8 @@ $(B)/cfsroot: src/cfsroot.c $(LIB_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
 	@if readelf -d $@ | grep -q NEEDED; then echo "$@ is not static" >&2; rm -f $@; exit 1; fi
 
 # The /run/ostree-booted writer is checked against GLib's own GVariant (tests only).
-$(B)/tests/test-ostree-booted: CFLAGS += $(shell pkg-config --cflags glib-2.0)
-$(B)/tests/test-ostree-booted: LDFLAGS += $(shell pkg-config --libs glib-2.0)
+$(B)/tests/test-booted-record: CFLAGS += $(shell pkg-config --cflags glib-2.0)
+$(B)/tests/test-booted-record: LDFLAGS += $(shell pkg-config --libs glib-2.0)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)

@@ -17,7 +17,7 @@
 #include "kmod.h"
 #include "log.h"
 #include "mount.h"
-#include "ostree-deploy.h"
+#include "deployment.h"
 #include "switchroot.h"
 #include "util.h"
 #include "verity.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The /run/ostree-booted writer (src/lib/ostree-booted.c) against GLib itself: for many
+/* The /run/ostree-booted writer (src/lib/booted-record.c) against GLib itself: for many
  * records (device and inode numbers of every width, with and without transient-etc, paths
  * long enough to need 2-byte framing offsets), our bytes must equal those of GLib's own
  * GVariantBuilder for the same a{sv}, be in normal form, and read back through
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "ostree-booted.h"
+#include "booted-record.h"
 #include "util.h"
 /* After util.h: GLib replaces MIN/MAX with its own equal definitions. */
 #include <glib.h>

@@ -7,12 +7,12 @@
  * elements is the elements, each zero-padded to its 8-byte alignment, then one framing
  * offset per element (its end). Framing offsets are little-endian and 1, 2 or 4 bytes
  * wide: the smallest width in which the container's whole size, offsets included, fits.
- * tests/unit/test-ostree-booted.c checks every byte against GLib's own builder. */
+ * tests/unit/test-booted-record.c checks every byte against GLib's own builder. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "ostree-booted.h"
+#include "booted-record.h"
 #include "util.h"
 
 struct buf {

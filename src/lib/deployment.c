@@ -14,8 +14,8 @@
 
 #include "log.h"
 #include "mount.h"
-#include "ostree-booted.h"
-#include "ostree-deploy.h"
+#include "booted-record.h"
+#include "deployment.h"
 #include "util.h"
 
 #define DEPLOY_ROOT "/ostree/deploy"

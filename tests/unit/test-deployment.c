@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Finding an ostree deployment (src/lib/ostree-deploy.c) on a fake sysroot in /tmp: the
+/* Finding an ostree deployment (src/lib/deployment.c) on a fake sysroot in /tmp: the
  * deployment path's shape, ostree= resolved inside the root (a symlink that climbs out
  * stays inside; one that leads elsewhere is refused), the deployment's dev/ino, and the
  * digest-only scan's refusal when nothing can be measured (the host has no fs-verity; the
@@ -10,7 +10,7 @@
 
 #include "cmdline.h"
 #include "log.h"
-#include "ostree-deploy.h"
+#include "deployment.h"
 #include "util.h"
 
 static void parse_path(const char *p, const char *want) {
