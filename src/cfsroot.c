@@ -250,7 +250,7 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
 
         /* Before the point of no return: the new root must have the init we will exec.
          * Resolved inside the new root, as the exec will be after chroot. */
-        const char *init = c->init ?: DEFAULT_INIT;
+        const char *init = (cfsroot_config_is_ostree(c) ? cfs_ostree_init(c->init) : c->init) ?: DEFAULT_INIT;
         {
                 _cleanup_close_ int rootfd = open(INIT_NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 _cleanup_close_ int initfd = rootfd < 0 ? -errno : cfs_open_in_root(rootfd, init, O_PATH | O_CLOEXEC);

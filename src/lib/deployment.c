@@ -26,6 +26,17 @@ void cfs_ostree_deployment_done(struct cfs_ostree_deployment *d) {
         *d = (struct cfs_ostree_deployment) {};
 }
 
+const char *cfs_ostree_init(const char *init) {
+        static const char prepare_root[] = "/usr/lib/ostree/ostree-prepare-root";
+        size_t n = init ? strlen(init) : 0;
+
+        if (n >= sizeof prepare_root - 1 && streq(init + n - (sizeof prepare_root - 1), prepare_root)) {
+                log_info("ignoring init=%s: cfsroot prepares the ostree root itself", init);
+                return NULL;
+        }
+        return init;
+}
+
 static bool is_component(const char *s, size_t n) {
         if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
                 return false;

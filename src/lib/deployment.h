@@ -41,6 +41,11 @@ int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, c
 
 void cfs_ostree_deployment_done(struct cfs_ostree_deployment *d);
 
+/* The init= to honour for an ostree root: ostree's entries for deployments without an
+ * initramfs say init=/ostree/boot.N/.../usr/lib/ostree/ostree-prepare-root, the job cfsroot
+ * has just done, so that one is dropped (NULL: the default init); any other is kept. */
+const char *cfs_ostree_init(const char *init);
+
 /* Splits "/ostree/deploy/OS/deploy/NAME" (exactly that shape, OS and NAME one non-dot
  * component each) and returns a malloc'd copy of OS in *ret_stateroot; -EINVAL otherwise. */
 int cfs_ostree_parse_deploy_path(const char *path, char **ret_stateroot);

@@ -47,6 +47,11 @@ int main(void) {
         parse_path("ostree/deploy/debian/deploy/x", NULL);
         printf("PASS: deployment path shape /ostree/deploy/OS/deploy/NAME\n");
 
+        CHECK(cfs_ostree_init("/ostree/boot.1/os/abc/0/usr/lib/ostree/ostree-prepare-root") == NULL);
+        CHECK(streq(cfs_ostree_init("/usr/lib/systemd/systemd"), "/usr/lib/systemd/systemd"));
+        CHECK(cfs_ostree_init(NULL) == NULL);
+        printf("PASS: ostree's init=.../ostree-prepare-root (initramfs-less entries) is dropped, other init= kept\n");
+
         char tmp[] = "/tmp/test-ostree-deploy.XXXXXX", p[4096];
         CHECK(mkdtemp(tmp));
         static const char *const dirs[] = {
