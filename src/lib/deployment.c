@@ -361,6 +361,23 @@ static int remount_ro(const char *path) {
         return 0;
 }
 
+/* /boot on the root device itself (boot/loader a symlink there, as ostree writes it when
+ * /boot is no separate partition): bind it on the deployment's /boot like
+ * ostree-prepare-root, or ostree in the booted system finds no boot loader entries. */
+static int bind_boot(int sysroot_fd, const char *target) {
+        struct stat st;
+        _cleanup_free_ char *dest = NULL;
+
+        _cleanup_close_ int boot = cfs_open_in_root(sysroot_fd, "/boot", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (boot < 0 || fstatat(boot, "loader", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode)) {
+                log_debug("no /boot/loader symlink on the root device: /boot is not bound");
+                return 0;
+        }
+        if (asprintf(&dest, "%s/boot", target) < 0)
+                return log_error_errno(ENOMEM, "out of memory");
+        return bind_from_root(sysroot_fd, "/boot", dest);
+}
+
 int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, const char *sysroot,
                         const char *target, enum cfsroot_etc etc) {
         _cleanup_free_ char *etc_src = NULL, *var_src = NULL, *etc_dest = NULL, *var_dest = NULL;
@@ -381,6 +398,9 @@ int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, c
         if (r < 0)
                 return r;
         r = bind_from_root(sysroot_fd, var_src, var_dest);
+        if (r < 0)
+                return r;
+        r = bind_boot(sysroot_fd, target);
         if (r < 0)
                 return r;
         r = touch(CFS_OSTREE_INITRAMFS_MOUNT_VAR);

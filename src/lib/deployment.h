@@ -2,7 +2,7 @@
 /* ostree deployments booted verified: find the deployment (by ostree= from its boot loader
  * entry, or by the digest alone), take its .ostree.cfs as the image, and, once the
  * composefs root is mounted, assemble the rest the way ostree-prepare-root does for
- * composefs: /etc, /var, a read-only /sysroot, /run/ostree-booted. No libostree: the
+ * composefs: /etc, /var, /boot, a read-only /sysroot, /run/ostree-booted. No libostree: the
  * layout is read with plain *at() calls inside the root device. */
 #pragma once
 
@@ -33,7 +33,8 @@ int cfs_ostree_open_image(int sysroot_fd, const struct cfsroot_config *c, struct
 
 /* With the composefs root of deployment d mounted at target and the root device at sysroot
  * (not yet moved): /etc (the deployment's, bind-mounted writable, or a transient overlay
- * of target/usr/etc), the stateroot's var on /var, the /run state ostree reads
+ * of target/usr/etc), the stateroot's var on /var, the root device's /boot on /boot when
+ * ostree keeps it there (boot/loader a symlink), the /run state ostree reads
  * (/run/ostree-booted and friends), and finally sysroot read-only. Every step may be
  * retried. Logs what failed. Returns 0 or -errno. */
 int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, const char *sysroot,

@@ -160,6 +160,7 @@ run_a() {
 	want "CFSTEST: mount /sysroot: ext4 ro"
 	want_re "CFSTEST: cat /proc/self/mountinfo: .* $dep_b_path/etc /etc rw,"
 	want_re "CFSTEST: cat /proc/self/mountinfo: .* /ostree/deploy/$OS_NAME/var /var rw,"
+	want_re "CFSTEST: cat /proc/self/mountinfo: .* /boot /boot rw,"
 	want "CFSTEST: sha256 $BIG: $(sha256sum < "$OW/os1$BIG" | cut -d' ' -f1)"
 	want "CFSTEST: cat /usr/share/cfstest/commit: 2"
 	want "CFSTEST: cat /etc/cfstest-etc: from usr/etc of commit 2"
@@ -167,7 +168,7 @@ run_a() {
 	want "CFSTEST: write /etc/cfstest-persist: OK"
 	want "CFSTEST: write /sysroot/cfstest-x: EROFS"
 	want "CFSTEST: write /usr/cfstest-x: EROFS"
-	sc_end "boot loader entry of B + digest: verified overlay /, /etc = B's etc (rw), /var = stateroot var, /sysroot ro, image read-only"
+	sc_end "boot loader entry of B + digest: verified overlay /, /etc = B's etc (rw), /var = stateroot var, /boot = the root device's, /sysroot ro, image read-only"
 
 	oboot persist "$q" "$OPTS_B cfsroot.digest=sha256:$D2 cfstest.cat=/etc/cfstest-persist"
 	sc_begin persist
@@ -255,9 +256,120 @@ run_a() {
 	fi
 }
 
-# ---- part b: a Debian trixie OS (placeholder until written below)
-prepare_b() { B_REASON="not written yet"; return 2; }
-run_b() { :; }
+# ---- part b: a Debian trixie OS through trixie's own ostree inside
+TLABEL=cfsroot-trixie
+T_OS=debian
+
+# The check the booted trixie system runs once systemd has finished starting: everything
+# goes to the console as CFSTEST lines, then the machine powers off.
+write_trixie_check() { # tree
+	mkdir -p "$1/usr/libexec" "$1/usr/lib/systemd/system" "$1/usr/etc/systemd/system/multi-user.target.wants"
+	cat > "$1/usr/libexec/cfstest-check" <<'EOS'
+#!/bin/sh
+# cfsroot test: report the booted ostree system on the console, then power off.
+exec > /dev/console 2>&1
+say() { echo "CFSTEST: $*"; }
+prefix() { while IFS= read -r l; do say "$1: $l"; done; }
+say "check started"
+state=$(systemctl is-system-running --wait 2>&1)
+say "system state: $state"
+systemctl --failed --no-legend --plain 2>&1 | prefix "failed unit"
+ostree admin status 2>&1 | prefix "ostree admin status"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS / 2>&1 | prefix "findmnt"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS /etc 2>&1 | prefix "findmnt"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS /var 2>&1 | prefix "findmnt"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS /sysroot 2>&1 | prefix "findmnt"
+systemd-analyze 2>&1 | prefix "systemd-analyze"
+systemd-analyze blame 2>&1 | head -n 8 | prefix "systemd-analyze blame"
+say "check done"
+systemctl poweroff
+EOS
+	chmod 0755 "$1/usr/libexec/cfstest-check"
+	cat > "$1/usr/lib/systemd/system/cfstest-check.service" <<'EOS'
+[Unit]
+Description=cfsroot test: report the booted ostree system, then power off
+After=multi-user.target
+
+[Service]
+# simple, not oneshot: the boot must be able to finish while this waits for it.
+Type=simple
+ExecStart=/usr/libexec/cfstest-check
+
+[Install]
+WantedBy=multi-user.target
+EOS
+	ln -sf /usr/lib/systemd/system/cfstest-check.service "$1/usr/etc/systemd/system/multi-user.target.wants/cfstest-check.service"
+}
+
+prepare_b() {
+	local rootfs t=$OW/trixie sr=$OW/trixie-sysroot out plain
+	command -v ostree >/dev/null || { B_REASON="the ostree CLI is not installed (package ostree)"; return 2; }
+	command -v debootstrap >/dev/null || { B_REASON="debootstrap is not installed"; return 2; }
+	rootfs=$(trixie_os_build "$CACHE") || { B_REASON="cannot build the trixie OS (tests/qemu/trixie-os.sh)"; return 2; }
+	[ -d "$sr" ] && find "$sr" -type d -exec chattr -i {} + 2>/dev/null
+	rm -rf "$t" "$sr"
+	# Hard-linked copy of the cached tree: only renames and new files below, never an
+	# in-place edit, so the cache stays as debootstrap made it.
+	cp -al "$rootfs" "$t" || return 1
+	mv "$t/etc" "$t/usr/etc"
+	rm -rf "$t/dev" "$t/var" && mkdir "$t/dev" "$t/var" "$t/sysroot"
+	ln -s sysroot/ostree "$t/ostree"
+	mkdir -p "$t/usr/lib/modules"
+	cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$t/usr/lib/modules/"
+	cp "$VMLINUZ_612" "$t/usr/lib/modules/$KVER_612/vmlinuz"
+	# The product and the test init for the install boot (fs-verity on every object).
+	cp "$B/cfsroot" "$t/usr/bin/cfsroot"
+	mkdir -p "$t/usr/libexec"
+	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init"
+	write_trixie_check "$t"
+
+	mkdir -p "$sr"
+	{
+		ostree admin init-fs "$sr" &&
+		ostree admin os-init --sysroot="$sr" "$T_OS" &&
+		TC=$(ostree --repo="$sr/ostree/repo" commit --branch="$T_OS/trixie" --subject="trixie for cfsroot" --tree=dir="$t") &&
+		ostree admin deploy --sysroot="$sr" --os="$T_OS" --karg="root=LABEL=$TLABEL" --karg=console=ttyS0 "$T_OS/trixie"
+	} > "$QLOGS/ostree-trixie-build.log" 2>&1 || { echo "ostree: building the trixie sysroot failed (see $QLOGS/ostree-trixie-build.log)" >&2; return 1; }
+	TC=$(ostree --repo="$sr/ostree/repo" rev-parse "$T_OS/trixie") || return 1
+	T_DEP=$TC.0
+	# The stateroot's /var starts as the OS's own /var (ostree leaves /var to the OS).
+	cp -a "$rootfs/var/." "$sr/ostree/deploy/$T_OS/var/"
+	unseal "$sr/ostree/deploy/$T_OS/deploy/$T_DEP"
+	out=$("$B/mkcfs" --print-digest --ostree "$sr/ostree/repo" "$TC" "$sr/ostree/deploy/$T_OS/deploy/$T_DEP/.ostree.cfs" 2>&1) ||
+		{ echo "ostree: mkcfs --ostree for the trixie deployment failed: $out" >&2; return 1; }
+	TD=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1)
+	T_OPTS=$(bls_options "$sr" "$T_DEP") || { echo "ostree: no boot loader entry for $T_DEP" >&2; return 1; }
+
+	plain=$OW/trixie-noverity.img
+	TDISK=$OW/trixie-base.img
+	mkfs.ext4 -q -F -b 4096 -O verity -L "$TLABEL" -d "$sr" "$plain" 1200M > /dev/null || return 1
+	mv "$plain" "$TDISK"
+	local img=/ostree/deploy/$T_OS/deploy/$T_DEP/.ostree.cfs
+	QEMU_TIMEOUT=900 qemu_boot "$QLOGS/ostree-trixie-install.log" "$VMLINUZ_612" "$INITRD_612" 		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff root=LABEL=$TLABEL rw cfsroot=$img cfsroot.basedir=/ostree/repo/objects cfsroot.verity_check=0 init=/usr/libexec/cfstest-init cfstest.verity-enable=/sysroot/ostree/repo/objects cfstest.verity-enable=/sysroot$img" 		-drive "file=$TDISK,if=virtio,format=raw"
+	return 0
+}
+
+run_b() {
+	local q
+	sc_begin trixie-install
+	want_re "CFSTEST: install: fs-verity enabled on [0-9]+ files, 0 failures"
+	sc_end "the install boot enabled fs-verity on every object of the trixie commit and its .ostree.cfs"
+	log_has "$QLOGS/ostree-trixie-install.log" ", 0 failures" || { fail "ostree-trixie: the install boot failed; cannot boot trixie"; return; }
+
+	q=$(fresh_disk trixie "$TDISK")
+	QEMU_TIMEOUT=600 oboot trixie "$q" "$T_OPTS cfsroot.digest=sha256:$TD"
+	sc_begin trixie
+	want_rc "$rc"
+	want "cfsroot: verified /ostree/deploy/$T_OS/deploy/$T_DEP/.ostree.cfs (sha256:$TD)"
+	want "CFSTEST: check done"
+	want_re "CFSTEST: ostree admin status: \* $T_OS $TC\.0"
+	want "CFSTEST: system state: running"
+	want_re "CFSTEST: findmnt: / +composefs overlay ro"
+	want_re "CFSTEST: findmnt: /sysroot .* ext4 +ro"
+	sc_end "trixie booted verified to systemd's default target: ostree admin status marks the booted deployment, systemd running"
+	# The boot phases, as the console showed them.
+	tr -d '\r' < "$_sc_log" | grep -E 'cfsroot: timing:|CFSTEST: (systemd-analyze|system state|failed unit)' | sed 's/^\[ *[0-9.]*\] //; s/^/  trixie: /'
+}
 
 r=0
 qemu_prepare || r=$?
