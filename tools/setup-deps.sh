@@ -22,6 +22,9 @@ PKGS=(
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
 	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
 	libostree-dev ostree
+	# ostree boot (issue 6): the trixie OS of tests/qemu/suite-ostree.sh; GLib (from
+	# libostree-dev) for the /run/ostree-booted unit test; chattr (e2fsprogs) lifts ostree's seal
+	debootstrap
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
