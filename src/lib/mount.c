@@ -134,7 +134,11 @@ int cfs_open_in_root(int rootfd, const char *path, int flags) {
                 .resolve = CFS_RESOLVE_IN_ROOT | CFS_RESOLVE_NO_MAGICLINKS,
         };
 
-        int fd = cfs_sys_openat2(rootfd, path, &how);
+        /* EAGAIN: a ".." step raced with a mount or rename anywhere in the system (the
+         * kernel cannot then prove the walk stayed inside); a retry walks again. */
+        int fd;
+        for (int tries = 0; (fd = cfs_sys_openat2(rootfd, path, &how)) < 0 && errno == EAGAIN && tries < 64; tries++)
+                ;
         if (fd >= 0)
                 return fd;
         if (errno != ENOSYS)
