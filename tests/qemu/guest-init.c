@@ -21,6 +21,8 @@
  *                           regular file under the directory PATH (an ostree sysroot's repo)
  *   cfstest.write=PATH      create or replace PATH with one line and fsync it:
  *                           "CFSTEST: write PATH: OK" or ": EROFS" (errno name)
+ *   cfstest.exec=PROG,ARG,...  run PROG with the comma-separated arguments (label "exec PROG";
+ *                           e.g. a dynamic program started through its loader on /sysroot)
  *
  * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
  *
@@ -28,6 +30,7 @@
  * with "CFSTEST: LABEL: exit N". Each key may repeat. Written for the test guest only: no
  * dependencies beyond libc. */
 #include <dirent.h>
+#define ELEMENTSOF_ARGV(a) (sizeof(a) / sizeof((a)[0]) - 1)
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fsverity.h>
@@ -471,6 +474,21 @@ static void list_dir(const char *label, const char *dir) {
         say("%s:%s", label, line);
 }
 
+/* cfstest.exec=PROG,ARG,...: splits at commas (the kernel command line has no other
+ * separator left inside one key). */
+static void exec_prog(char *spec) {
+        char *argv[64], label[4200], *save = NULL;
+        unsigned n = 0;
+
+        for (char *a = strtok_r(spec, ",", &save); a && n < ELEMENTSOF_ARGV(argv); a = strtok_r(NULL, ",", &save))
+                argv[n++] = a;
+        argv[n] = NULL;
+        if (n == 0)
+                return;
+        snprintf(label, sizeof label, "exec %s", argv[0]);
+        run_prog(label, argv);
+}
+
 /* The filesystem type mounted at PATH, from /proc/self/mountinfo (last mount wins). */
 /* cfstest.cat=PATH: small text files such as /proc/mounts or a module's parameter in sysfs.
  * A failure is printed with a "!" that no file line of interest starts with. */
@@ -627,6 +645,8 @@ int main(int argc, char **argv) {
                         run_install_under(p + 22);
                 else if (strncmp(p, "cfstest.write=", 14) == 0)
                         write_marker(p + 14);
+                else if (strncmp(p, "cfstest.exec=", 13) == 0)
+                        exec_prog(p + 13);
         }
         print_klog();
 
