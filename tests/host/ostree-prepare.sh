@@ -1,6 +1,7 @@
 #!/bin/bash
 # `cfsroot prepare SYSROOT` for an ostree deployment on the host kernel (the dracut path):
-# a sysroot made by bookworm's ostree CLI, the deployment's .ostree.cfs from mkcfs --ostree,
+# a sysroot made by bookworm's ostree CLI, the deployment's .ostree.cfs from mkcfs's
+# deployment install (--ostree-deployment),
 # an ext4 disk, then prepare in a private mount namespace with a command line bind-mounted
 # over /proc/cmdline and a private /run. The host kernel has no fs-verity, so this is the
 # documented unverified mode (the QEMU suite tests/qemu/suite-ostree.sh covers verified
@@ -30,9 +31,8 @@ echo "not a kernel" > "$t/usr/lib/modules/6.0.0-test/vmlinuz"
 } > "$w/ostree.log" 2>&1 || { fail "ostree-prepare: building the sysroot failed: $(tail -n3 "$w/ostree.log" | tr '\n' ' ')"; finish; }
 commit=$(ostree --repo="$sr/ostree/repo" rev-parse os/test)
 dep=/ostree/deploy/os/deploy/$commit.0
-chattr -i "$sr$dep" 2>/dev/null
-"$B/mkcfs" --ostree "$sr/ostree/repo" "$commit" "$sr$dep/.ostree.cfs" > "$w/mkcfs.log" 2>&1 ||
-	{ fail "ostree-prepare: mkcfs --ostree failed: $(cat "$w/mkcfs.log")"; finish; }
+"$B/mkcfs" --ostree-deployment "$sr$dep" > "$w/mkcfs.log" 2>&1 ||
+	{ fail "ostree-prepare: mkcfs --ostree-deployment failed: $(cat "$w/mkcfs.log")"; finish; }
 echo "state" > "$sr/ostree/deploy/os/var/marker"
 arg=$(sed -n 's/^options .*\(ostree=[^ ]*\).*/\1/p' "$sr"/boot/loader/entries/*.conf | head -n1)
 [ -n "$arg" ] || { fail "ostree-prepare: no ostree= in the boot loader entry"; finish; }

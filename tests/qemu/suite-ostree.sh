@@ -2,7 +2,7 @@
 # QEMU suite for ostree deployments booted verified (issue 6), with the real ostree CLI:
 #  a. bookworm's ostree on the host builds a sysroot (init, commit of the test OS carrying the
 #     test kernel, admin init-fs / os-init / deploy of two commits and a second deployment of
-#     the first), mkcfs --ostree writes each deployment's .ostree.cfs, an install boot enables
+#     the first), mkcfs --ostree-deployment writes each deployment's .ostree.cfs, an install boot enables
 #     fs-verity, and every boot uses the kernel arguments of the boot loader entry ostree
 #     wrote (its ostree=) plus cfsroot.digest=. Checks: / is the verified overlay, /etc is the
 #     deployment's and writable (persists across a reboot; not in transient mode), /var is
@@ -60,9 +60,6 @@ bls_options() { # sysroot, deployment name
 	return 1
 }
 
-# ostree seals deployment directories with the immutable flag; the host edits them.
-unseal() { chattr -i "$1" 2>/dev/null || true; }
-
 # ---- part a: the test OS through bookworm's ostree
 prepare_a() {
 	local os1=$OW/os1 os2=$OW/os2 repo=$OW/build-repo sr=$OW/sysroot out d
@@ -107,11 +104,11 @@ prepare_a() {
 	DEP_A=$(grep "^$C1\." <<< "$deps" | head -n1)
 	DEP_A2=$(grep "^$C1\." <<< "$deps" | tail -n1)
 
-	# The images: mkcfs --ostree of each deployment's commit into <deployment>/.ostree.cfs.
+	# The images: mkcfs's deployment install writes <deployment>/.ostree.cfs (lifting and
+	# restoring ostree's immutable seal) and prints the kernel arguments that pin it.
 	for d in "$DEP_A" "$DEP_A2" "$DEP_B"; do
-		unseal "$sr/ostree/deploy/$OS_NAME/deploy/$d"
-		out=$("$B/mkcfs" --print-digest --ostree "$sr/ostree/repo" "${d%.*}" "$sr/ostree/deploy/$OS_NAME/deploy/$d/.ostree.cfs" 2>&1) ||
-			{ echo "ostree: mkcfs --ostree for $d failed: $out" >&2; return 1; }
+		out=$("$B/mkcfs" --ostree-deployment "$sr/ostree/deploy/$OS_NAME/deploy/$d" 2>&1) ||
+			{ echo "ostree: mkcfs --ostree-deployment for $d failed: $out" >&2; return 1; }
 		case $d in "$DEP_B") D2=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1) ;; *) D1=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1) ;; esac
 	done
 	[ -n "${D1:-}" ] && [ -n "${D2:-}" ] && [ "$D1" != "$D2" ] || { echo "ostree: no digests from mkcfs" >&2; return 1; }
@@ -334,9 +331,8 @@ prepare_b() {
 	T_DEP=$TC.0
 	# The stateroot's /var starts as the OS's own /var (ostree leaves /var to the OS).
 	cp -a "$rootfs/var/." "$sr/ostree/deploy/$T_OS/var/"
-	unseal "$sr/ostree/deploy/$T_OS/deploy/$T_DEP"
-	out=$("$B/mkcfs" --print-digest --ostree "$sr/ostree/repo" "$TC" "$sr/ostree/deploy/$T_OS/deploy/$T_DEP/.ostree.cfs" 2>&1) ||
-		{ echo "ostree: mkcfs --ostree for the trixie deployment failed: $out" >&2; return 1; }
+	out=$("$B/mkcfs" --ostree-deployment "$sr/ostree/deploy/$T_OS/deploy/$T_DEP" 2>&1) ||
+		{ echo "ostree: mkcfs --ostree-deployment for the trixie deployment failed: $out" >&2; return 1; }
 	TD=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1)
 	T_OPTS=$(bls_options "$sr" "$T_DEP") || { echo "ostree: no boot loader entry for $T_DEP" >&2; return 1; }
 
