@@ -390,6 +390,11 @@ int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, c
         r = make_dir("/run/ostree", 0755);
         if (r < 0)
                 return log_error_errno(r, "cannot create /run/ostree: %m");
+        /* PID-1 mode mounts the root device writable; an initramfs calling prepare decides. */
+        struct statvfs sv;
+        if (statvfs(sysroot, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+                log_warning("%s is mounted read-only: the deployment's /etc and /var will be read-only too (mount the root device read-write, e.g. with rw)",
+                            sysroot);
 
         if (etc == CFSROOT_ETC_TRANSIENT)
                 r = mount_transient_etc(target, etc_dest);
