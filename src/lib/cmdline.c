@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "cmdline.h"
+#include "rootfs.h"
 #include "util.h"
 
 #define MAX_SECONDS 86400u
@@ -343,6 +344,17 @@ static int apply(struct parse_state *s, char *key, const char *val) {
                 c->rootwait_sec = val ? n : 0;
                 return 0;
         }
+        if (streq(key, "modprobe.blacklist") && val) {
+                size_t first = c->n_modprobe_blacklist;
+                if (cfs_list_append_split(&c->modprobe_blacklist, &c->n_modprobe_blacklist, val) < 0)
+                        return -ENOMEM;
+                /* Module names, like parameter names, do not tell '-' from '_'. */
+                for (size_t i = first; i < c->n_modprobe_blacklist; i++)
+                        for (char *p = c->modprobe_blacklist[i]; *p; p++)
+                                if (*p == '-')
+                                        *p = '_';
+                return 0;
+        }
         if (streq(key, "rootdelay") && val) {
                 if (parse_seconds(val, &n) < 0)
                         return fail(s, "invalid rootdelay=%s: expected a number of seconds", val);
@@ -431,6 +443,7 @@ void cfsroot_config_done(struct cfsroot_config *c) {
         free(c->rootflags);
         free(c->init);
         free(c->ostree);
+        cfs_list_free(c->modprobe_blacklist);
         *c = (struct cfsroot_config) { .verity_check = -1 };
 }
 

@@ -44,7 +44,7 @@ struct cfsroot_config {
 
         /* standard kernel keys (last one wins, as in the kernel) */
         char *root;          /* root= */
-        char *rootfstype;    /* rootfstype= */
+        char *rootfstype;    /* rootfstype=, a comma-separated list tried in order */
         char *rootflags;     /* rootflags= */
         bool rw;             /* "rw" given after any "ro" */
         bool rootwait;       /* rootwait or rootwait=N */
@@ -56,6 +56,11 @@ struct cfsroot_config {
         char *ostree;        /* ostree=/ostree/boot.N/OS/BOOTCSUM/SERIAL, from ostree's BLS entries */
         bool ostree_scan;    /* cfsroot.ostree: the deployment is found by cfsroot.digest alone */
         enum cfsroot_etc etc; /* cfsroot.etc=persistent|transient */
+
+        /* modprobe.blacklist=a,b (may repeat): modules cfsroot never loads, nor anything
+         * that depends on them. NULL-terminated, '-' written as '_'. */
+        char **modprobe_blacklist;
+        size_t n_modprobe_blacklist;
 };
 
 /* True when the root is an ostree deployment (ostree= or cfsroot.ostree). */

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "escape.h"
 #include "log.h"
 #include "mount.h"
 #include "uapi/mount.h"
@@ -29,9 +30,9 @@ static void read_fc_log(int fsfd, char *kmsg, size_t kmsglen) {
                 buf[n] = '\0';
                 if (n > 0 && buf[n - 1] == '\n')
                         buf[n - 1] = '\0';
-                log_debug("kernel: %s", buf);
+                log_debug("kernel: %s", CFS_ESC(buf));
                 if (kmsg && kmsglen > 0)
-                        snprintf(kmsg, kmsglen, "%s", n > 2 && buf[1] == ' ' ? buf + 2 : buf);
+                        snprintf(kmsg, kmsglen, "%s", CFS_ESC(n > 2 && buf[1] == ' ' ? buf + 2 : buf));
         }
 }
 
@@ -129,25 +130,24 @@ int cfs_mount_api_vfs(void) {
 }
 
 int cfs_open_in_root(int rootfd, const char *path, int flags) {
+        /* RESOLVE_NO_XDEV: "on the root device" means exactly that; in prepare mode other
+         * mounts (or, in a hostile setup, bind mounts) can sit below SYSROOT. */
         struct cfs_open_how how = {
                 .flags = (uint64_t) (unsigned) flags,
-                .resolve = CFS_RESOLVE_IN_ROOT | CFS_RESOLVE_NO_MAGICLINKS,
+                .resolve = CFS_RESOLVE_IN_ROOT | CFS_RESOLVE_NO_MAGICLINKS | CFS_RESOLVE_NO_XDEV,
         };
 
-        /* EAGAIN: a ".." step raced with a mount or rename anywhere in the system (the
-         * kernel cannot then prove the walk stayed inside); a retry walks again. */
-        int fd;
-        for (int tries = 0; (fd = cfs_sys_openat2(rootfd, path, &how)) < 0 && errno == EAGAIN && tries < 64; tries++)
-                ;
-        if (fd >= 0)
-                return fd;
-        if (errno != ENOSYS)
-                return -errno;
-        /* Before 5.6: relative to the root, symlinks in the middle resolve as they may. */
-        while (*path == '/')
-                path++;
-        fd = openat(rootfd, *path ? path : ".", flags);
-        return fd < 0 ? -errno : fd;
+        /* RESOLVE_IN_ROOT gives EAGAIN when a rename or mount anywhere raced with the
+         * lookup (it cannot then prove ".." stayed inside): look up again, a bounded number
+         * of times. Without openat2 (before 5.6) there is no safe lookup at all: no such
+         * kernel can boot a composefs root, so -ENOSYS is passed on, never papered over. */
+        for (unsigned attempt = 0;; attempt++) {
+                int fd = cfs_sys_openat2(rootfd, path, &how);
+                if (fd >= 0)
+                        return fd;
+                if (errno != EAGAIN || attempt + 1 >= CFS_OPEN_IN_ROOT_ATTEMPTS)
+                        return -errno;
+        }
 }
 
 int cfs_image_open_verified(int sysroot_fd, const char *image, const uint8_t *digest, int verity_check) {
@@ -159,17 +159,23 @@ int cfs_image_open_verified(int sysroot_fd, const char *image, const uint8_t *di
          * can have effects of its own). Only a regular file is then opened for reading,
          * through the magic link of that same inode, never by its path again. */
         _cleanup_close_ int pfd = cfs_open_in_root(sysroot_fd, image, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+        if (pfd == -ENOSYS)
+                return log_error_errno(pfd, "cannot open image %s inside the root device: this kernel has no openat2() (Linux 5.6+ needed)",
+                                       CFS_ESC(image));
+        if (pfd == -EXDEV)
+                return log_error_errno(pfd, "cannot open image %s on the root device: its path leaves the root device's mount",
+                                       CFS_ESC(image));
         if (pfd < 0)
-                return log_error_errno(pfd, "cannot open image %s on the root device: %m", image);
+                return log_error_errno(pfd, "cannot open image %s on the root device: %m", CFS_ESC(image));
         if (fstat(pfd, &st) < 0)
-                return log_error_errno(errno, "cannot stat image %s: %m", image);
+                return log_error_errno(errno, "cannot stat image %s: %m", CFS_ESC(image));
         if (!S_ISREG(st.st_mode))
-                return log_error_errno(EINVAL, "image %s is not a regular file", image);
+                return log_error_errno(EINVAL, "image %s is not a regular file", CFS_ESC(image));
         char self[64];
         snprintf(self, sizeof self, "/proc/self/fd/%d", pfd);
         _cleanup_close_ int fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                return log_error_errno(errno, "cannot open image %s on the root device: %m", image);
+                return log_error_errno(errno, "cannot open image %s on the root device: %m", CFS_ESC(image));
 
         if (!digest)
                 return TAKE_FD(fd);
@@ -181,18 +187,18 @@ int cfs_image_open_verified(int sysroot_fd, const char *image, const uint8_t *di
         if (r == -EOPNOTSUPP && verity_check == 2)
                 return log_error_errno(r, "this kernel cannot enforce cfsroot.verity_check=2: the root filesystem has no fs-verity");
         if (r == -ENODATA || r == -EOPNOTSUPP)
-                return log_error_errno(r, "image %s has no fs-verity: cannot verify it", image);
+                return log_error_errno(r, "image %s has no fs-verity: cannot verify it", CFS_ESC(image));
         if (r == -EBADMSG)
-                return log_error_errno(r, "image %s has an fs-verity digest that is not SHA-256: cannot verify it", image);
+                return log_error_errno(r, "image %s has an fs-verity digest that is not SHA-256: cannot verify it", CFS_ESC(image));
         if (r < 0)
-                return log_error_errno(r, "cannot measure the fs-verity digest of image %s: %m", image);
+                return log_error_errno(r, "cannot measure the fs-verity digest of image %s: %m", CFS_ESC(image));
 
         hex_encode(digest, CFS_DIGEST_SIZE, want_hex);
         hex_encode(got, CFS_DIGEST_SIZE, got_hex);
         if (memcmp_ct(got, digest, CFS_DIGEST_SIZE) != 0)
-                return log_error_errno(EBADMSG, "digest mismatch for %s: expected sha256:%s, got sha256:%s", image,
+                return log_error_errno(EBADMSG, "digest mismatch for %s: expected sha256:%s, got sha256:%s", CFS_ESC(image),
                                        want_hex, got_hex);
-        log_info("verified %s (sha256:%s)", image, got_hex);
+        log_info("verified %s (sha256:%s)", CFS_ESC(image), got_hex);
         return TAKE_FD(fd);
 }
 
@@ -395,35 +401,40 @@ int cfs_composefs_mount(const struct cfs_composefs *c, int image_fd) {
                 return log_error_errno(EINVAL, "no basedir given");
         _cleanup_free_ int *fds = calloc(n, sizeof(int));
         _cleanup_free_ char **paths = calloc(n, sizeof(char *));
-        _cleanup_free_ char *bufs = calloc(n, PATH_MAX);
+        _cleanup_free_ char *bufs = calloc(n, 64);
         if (!fds || !paths || !bufs)
                 return log_error_errno(ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++)
                 fds[i] = -EBADF;
 
-        /* Each basedir is resolved inside the root device (a symlink cannot lead out of it)
-         * and handed to overlayfs as the path the kernel reports for that open directory:
-         * the same directory, spelled so that mountinfo stays readable (and still valid
-         * after the switch, as /sysroot/...). Nothing else runs in the initramfs that could
-         * swap it in between; the fd's magic link is the fallback. */
+        /* Each basedir is resolved inside the root device (a symlink cannot lead out of it,
+         * nor onto another mount) and handed to overlayfs as the magic link of the opened
+         * directory, /proc/self/fd/N: the kernel follows it to that very directory. Never
+         * the readlink() text of it: those bytes are the root device's choice (a symlink to
+         * a directory named with commas, control characters, or long enough to push an
+         * option out of mount(2)'s page), and they would reach the option string,
+         * mountinfo and the console. mountinfo shows the fd path instead. */
         for (size_t i = 0; i < n; i++) {
                 fds[i] = cfs_open_in_root(c->sysroot_fd, c->basedirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (fds[i] < 0) {
-                        r = log_error_errno(fds[i], "basedir %s not found on the root device: %m", c->basedirs[i]);
+                if (fds[i] == -EXDEV) {
+                        r = log_error_errno(fds[i], "basedir %s is not on the root device: its path leaves the root device's mount",
+                                            CFS_ESC(c->basedirs[i]));
                         goto out;
                 }
-                char link[64];
-                paths[i] = bufs + (size_t) PATH_MAX * i;
-                snprintf(link, sizeof link, "/proc/self/fd/%d", fds[i]);
-                /* fsconfig() refuses strings of CFS_FSCONFIG_STRING_MAX bytes and more, and the
-                 * legacy fallback has one page for everything: a long name (the root device
-                 * chooses it, with a symlink to a deep directory) gets the short magic link. */
-                ssize_t k = readlink(link, paths[i], PATH_MAX - 1);
-                if (k > 0 && (size_t) k < CFS_FSCONFIG_STRING_MAX && paths[i][0] == '/' &&
-                    !memchr(paths[i], '\n', (size_t) k))
-                        paths[i][k] = '\0';
-                else
-                        snprintf(paths[i], PATH_MAX, "%s", link);
+                if (fds[i] < 0) {
+                        r = log_error_errno(fds[i], "basedir %s not found on the root device: %m", CFS_ESC(c->basedirs[i]));
+                        goto out;
+                }
+                paths[i] = bufs + (size_t) 64 * i;
+                snprintf(paths[i], 64, "/proc/self/fd/%d", fds[i]);
+                if (log_get_max_level() >= LOG_LEVEL_DEBUG) {
+                        /* For the operator only (escaped): where the basedir led. */
+                        char where[PATH_MAX];
+                        ssize_t k = readlink(paths[i], where, sizeof where - 1);
+                        where[k > 0 ? k : 0] = '\0';
+                        log_debug("basedir %s is %s on the root device (passed as %s)", CFS_ESC(c->basedirs[i]),
+                                  CFS_ESC(where), paths[i]);
+                }
         }
 
         erofs = cfs_erofs_mount_fd(image_fd);

@@ -31,8 +31,12 @@ int cfs_move_mount_fd(int mntfd, const char *target);
  * already mounted one is fine. */
 int cfs_mount_api_vfs(void);
 
-/* Opens path resolved inside the directory dirfd as if it were "/" (openat2
- * RESOLVE_IN_ROOT, falling back to openat on kernels without openat2). */
+/* Opens path resolved inside the directory dirfd as if it were "/", never leaving the
+ * mount of dirfd (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS).
+ * EAGAIN (a concurrent rename or mount) is retried up to CFS_OPEN_IN_ROOT_ATTEMPTS times.
+ * Returns the fd or -errno: -EXDEV when the path crosses a mount, -ENOSYS without openat2
+ * (no fallback: a plain openat could be led out of the root). */
+#define CFS_OPEN_IN_ROOT_ATTEMPTS 16
 int cfs_open_in_root(int rootfd, const char *path, int flags);
 
 /* Opens the image (no symlink followed at the last component), checks it is a regular
