@@ -64,7 +64,8 @@ bls_options() { # sysroot, deployment name
 prepare_a() {
 	local os1=$OW/os1 os2=$OW/os2 repo=$OW/build-repo sr=$OW/sysroot out d
 	command -v ostree >/dev/null || { A_REASON="the ostree CLI is not installed (package ostree)"; return 2; }
-	[ -d "$sr" ] && find "$sr" -type d -exec chattr -i {} + 2>/dev/null
+	# mkcfs --ostree-deployment restores ostree's immutable seal on deployment directories.
+	[ -d "$OW" ] && find "$OW" -type d -exec chattr -i {} + 2>/dev/null
 	rm -rf "$OW"; mkdir -p "$OW"
 
 	# Two commits of the test OS, ostree-ready: /etc in /usr/etc, the kernel in
