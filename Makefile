@@ -91,6 +91,11 @@ $(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)
 
+# The ostree reader's test links libostree, as mkcfs does.
+$(B)/tests/test-ostree: tests/unit/test-ostree.c $(B)/libcfs-ostree.a $(B)/libcfs.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(OSTREE_CFLAGS) -Itests/unit $< -o $@ $(LDFLAGS) $(B)/libcfs-ostree.a $(B)/libcfs.a $(DYN_LIBS) $(OSTREE_LIBS)
+
 # libFuzzer targets are built with clang from the library sources.
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DCFS_VERSION=\"$(VERSION)\" -Isrc/lib -I$(KMOD_DIR)/include \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all

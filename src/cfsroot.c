@@ -18,6 +18,7 @@
 #include "escape.h"
 #include "kmod.h"
 #include "log.h"
+#include "measure.h"
 #include "mount.h"
 #include "rootfs.h"
 #include "switchroot.h"
@@ -285,6 +286,16 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
                         return log_error_errno(initfd, "cannot find init %s in the new root: %m", init);
         }
 
+        /* Measured boot, the last step before the point of no return (tpm_crb and tpm_tis
+         * are built into Debian's kernels; where they are modules, load them now). */
+        if (c->pcr >= 0) {
+                load_module(k, "tpm_crb");
+                load_module(k, "tpm_tis");
+        }
+        r = cfs_measure_root(c);
+        if (r < 0)
+                return r;
+
         /* MS_MOVE refuses mounts under a shared parent. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return log_error_errno(errno, "cannot make the mounts private: %m");
@@ -387,6 +398,9 @@ static int run_prepare(const char *sysroot) {
         r = mount_composefs(&c, sysroot, workdir, target);
         if (r < 0)
                 goto out;
+        r = cfs_measure_root(&c);
+        if (r < 0)
+                goto out;
 
         if (asprintf(&inner, "%s%s", target, SYSROOT) < 0) {
                 r = log_error_errno(ENOMEM, "out of memory");
@@ -469,6 +483,7 @@ static void help(void) {
                "Boots a composefs image whose fs-verity digest is on the kernel command line:\n"
                "  cfsroot=IMAGE cfsroot.digest=sha256:HEX [cfsroot.basedir=DIR[:DIR...]]\n"
                "  [cfsroot.verity_check=0|1|2] [cfsroot.on_failure=halt|poweroff|reboot] [cfsroot.debug]\n"
+               "  [cfsroot.pcr=N|off] [cfsroot.tpm=auto|require]\n"
                "  root=DEVICE [rootfstype=] [rootflags=] [ro|rw] [rootwait[=SEC]] [rootdelay=SEC] [init=]\n"
                "An ostree deployment instead of cfsroot=IMAGE: ostree=PATH (its boot loader entry's) or\n"
                "cfsroot.ostree (found by the digest alone), [cfsroot.etc=persistent|transient].\n"

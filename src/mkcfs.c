@@ -42,7 +42,7 @@ static void help(void) {
                "       mkcfs [OPTIONS] --ostree-deployment --sysroot SYSROOT INDEX\n"
                "Build a composefs image (EROFS metadata + overlayfs xattrs) from a directory\n"
                "tree, from a composefs dump file ('-' reads stdin), or from an ostree commit\n"
-               "(REV a ref or commit checksum; the image equals ostree's own, backed by REPO/objects).\n\n"
+               "(REV a ref or commit checksum: the image is ostree's own, backed by REPO/objects).\n\n"
                "  --store DIR           copy file contents into the object store DIR/xx/yyyy...\n"
                "  --enable-verity       enable fs-verity on the store objects and the image\n"
                "  --print-digest        print the image's fs-verity digest (hex)\n"

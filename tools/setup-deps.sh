@@ -20,6 +20,9 @@ PKGS=(
 	# tests
 	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
+	# signed UKI, Secure Boot and measured boot (kernel-cmdline/, suite-secureboot, suite-tpm);
+	# ukify, systemd-measure and virt-fw-vars come from backports via tools/fetch-uki-tools.sh
+	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools tpm2-tools
 	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
 	libostree-dev ostree
 	# ostree boot (issue 6): the trixie OS of tests/qemu/suite-ostree.sh; GLib (from

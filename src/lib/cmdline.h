@@ -29,6 +29,9 @@ enum cfsroot_etc {
 #define CFSROOT_DEFAULT_BASEDIR "/cfs/objects"
 /* ostree roots: the repository's content objects back the deployment's .ostree.cfs. */
 #define CFSROOT_OSTREE_DEFAULT_BASEDIR "/ostree/repo/objects"
+/* Measured boot: the UAPI PCR registry gives PCR 15 to system identity. */
+#define CFSROOT_DEFAULT_PCR 15
+#define CFSROOT_PCR_MAX 23
 
 struct cfsroot_config {
         /* cfsroot.* keys */
@@ -41,6 +44,8 @@ struct cfsroot_config {
         int verity_check;    /* 0, 1, 2; -1 when not given */
         enum cfsroot_on_failure on_failure;
         bool debug;
+        int pcr;             /* cfsroot.pcr=N: PCR to extend; -1 for off; default CFSROOT_DEFAULT_PCR */
+        bool tpm_require;    /* cfsroot.tpm=require: no TPM fails the boot (default auto) */
 
         /* standard kernel keys (last one wins, as in the kernel) */
         char *root;          /* root= */

@@ -78,7 +78,8 @@ struct node_ref {
 struct reader {
         const char *repo_path;
         OstreeRepo *repo;
-        GHashTable *jobs_by_csum;    /* hex -> index + 1 */
+        size_t *job_index;           /* open addressing on the checksum: job index + 1, 0 = free */
+        size_t job_index_size;       /* a power of two, at least twice n_jobs */
         GHashTable *dirmeta_cache;   /* hex -> GVariant (checked) */
         /* Jobs live in fixed chunks that never move, so a worker may hold one while the walk
          * queues more; the chunk table grows only under the lock. */
@@ -127,6 +128,17 @@ static void csum_hex(const uint8_t csum[32], char out[CFS_OSTREE_CHECKSUM_HEX]) 
 }
 
 /* "xx/yyyy....file", relative to REPO/objects (ostree's loose object path for bare modes). */
+#define OBJECT_PATH_SIZE (2 + 1 + 62 + 5 + 1)
+static void object_path_buf(const uint8_t csum[32], char out[OBJECT_PATH_SIZE]) {
+        char hex[CFS_OSTREE_CHECKSUM_HEX];
+        csum_hex(csum, hex);
+        out[0] = hex[0];
+        out[1] = hex[1];
+        out[2] = '/';
+        memcpy(out + 3, hex + 2, 62);
+        memcpy(out + 65, ".file", 6);
+}
+
 static char *object_path(const uint8_t csum[32]) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
         char *p;
@@ -233,12 +245,45 @@ static int add_child(struct reader *rd, cfs_node *parent, cfs_node *child, const
         return 0;
 }
 
-static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32]) {
-        char hex[CFS_OSTREE_CHECKSUM_HEX];
-        size_t idx;
+/* Checksums are uniformly distributed: their first bytes are the hash. */
+static size_t slot_of(const uint8_t csum[32], size_t size) {
+        uint64_t h;
+        memcpy(&h, csum, sizeof h);
+        return (size_t) h & (size - 1);
+}
 
-        csum_hex(csum, hex);
-        idx = GPOINTER_TO_SIZE(g_hash_table_lookup(rd->jobs_by_csum, hex));
+/* The slot holding csum's job, or the free slot where it belongs. */
+static size_t *index_find(struct reader *rd, const uint8_t csum[32]) {
+        for (size_t i = slot_of(csum, rd->job_index_size);; i = (i + 1) & (rd->job_index_size - 1)) {
+                size_t *e = &rd->job_index[i];
+                if (*e == 0 || memcmp(job_at(rd, *e - 1)->csum, csum, 32) == 0)
+                        return e;
+        }
+}
+
+static int index_grow(struct reader *rd) {
+        size_t size = rd->job_index_size ? rd->job_index_size * 2 : 4096;
+        size_t *old = rd->job_index, old_size = rd->job_index_size;
+        rd->job_index = calloc(size, sizeof *rd->job_index);
+        if (!rd->job_index) {
+                rd->job_index = old;
+                return -ENOMEM;
+        }
+        rd->job_index_size = size;
+        for (size_t i = 0; i < old_size; i++)
+                if (old[i] != 0)
+                        *index_find(rd, job_at(rd, old[i] - 1)->csum) = old[i];
+        free(old);
+        return 0;
+}
+
+static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32]) {
+        size_t idx, *slot;
+
+        if (rd->n_jobs * 2 >= rd->job_index_size && index_grow(rd) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        slot = index_find(rd, csum);
+        idx = *slot;
         if (idx == 0) {
                 size_t c = rd->n_jobs / JOBS_PER_CHUNK;
                 if (rd->n_jobs % JOBS_PER_CHUNK == 0) {
@@ -259,7 +304,7 @@ static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32])
                 *j = (struct object_job) { .first = node };
                 memcpy(j->csum, csum, 32);
                 idx = ++rd->n_jobs;
-                g_hash_table_insert(rd->jobs_by_csum, g_strdup(hex), GSIZE_TO_POINTER(idx));
+                *slot = idx;
         }
         if (GROW_ARRAY(rd->refs, rd->refs_alloc, rd->n_refs + 1, 1024) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -603,6 +648,17 @@ static int load_object(struct worker *w, struct object_job *job) {
                 job->error_msg = strdup("not a regular file or symlink");
                 return -EBADMSG;
         }
+        /* libostree also looks in a parent repository, but the image can only point into
+         * REPO/objects. */
+        if (type == G_FILE_TYPE_REGULAR && g_file_info_get_size(info) > 0) {
+                char path[OBJECT_PATH_SIZE];
+                object_path_buf(job->csum, path);
+                if (faccessat(w->rd->objects_fd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        job->error_msg = strdup(r == -ENOENT ? "not in this repository (in a parent repository?)" : strerror(-r));
+                        return r;
+                }
+        }
         if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
                 return -ENOMEM;
         r = hash_header(w, info, g_file_info_get_attribute_uint32(info, "unix::uid"), g_file_info_get_attribute_uint32(info, "unix::gid"),
@@ -802,9 +858,8 @@ static int apply_objects(struct reader *rd) {
                         n->size = j->size;
                         r = 0;
                         if (j->size > 0) {
-                                _cleanup_free_ char *p = object_path(j->csum);
-                                if (!p)
-                                        return log_error_errno(-ENOMEM, "Out of memory");
+                                char p[OBJECT_PATH_SIZE];
+                                object_path_buf(j->csum, p);
                                 r = cfs_node_set_payload(n, p);
                                 cfs_node_set_digest(n, j->digest);
                         }
@@ -852,8 +907,7 @@ static void reader_done(struct reader *rd) {
         pthread_mutex_destroy(&rd->lock);
         pthread_cond_destroy(&rd->cond);
         free(rd->refs);
-        if (rd->jobs_by_csum)
-                g_hash_table_unref(rd->jobs_by_csum);
+        free(rd->job_index);
         if (rd->dirmeta_cache)
                 g_hash_table_unref(rd->dirmeta_cache);
         if (rd->repo)
@@ -952,7 +1006,6 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         }
         rd.no_xattrs = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("(ayay)"), NULL, 0));
 
-        rd.jobs_by_csum = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         rd.dirmeta_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
         root = cfs_node_new(S_IFDIR | 0755);
         if (!root)

@@ -35,6 +35,11 @@ static int load_sysroot(const char *path, OstreeSysroot **ret) {
         g_autoptr(GError) err = NULL;
         gboolean acquired = FALSE;
 
+        /* On a booted ostree system the sysroot is mounted read-only: like ostree's own admin
+         * commands, work in a private mount namespace where locking remounts it writable
+         * (nothing happens when the sysroot is not the booted one, or without root). */
+        if (!ostree_sysroot_initialize_with_mount_namespace(sysroot, NULL, &err))
+                return log_error_errno(-EIO, "Failed to prepare the ostree sysroot '%s': %s", path, err->message);
         if (!ostree_sysroot_load(sysroot, NULL, &err))
                 return log_error_errno(-EINVAL, "'%s' is not an ostree sysroot: %s", path, err->message);
         /* Held until done: `ostree admin cleanup` must not remove the deployment meanwhile. */

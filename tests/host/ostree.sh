@@ -158,6 +158,17 @@ if mkrepo "$W/bare-user" bare-user; then
 	d_bu=$(digest_of --ostree "$W/bare-user" t "$W/bare-user.cfs")
 	check "bare-user repository of the same tree: same digest as bare ($d_bu)" [ -n "$d_bu" ] && [ "$d_bu" = "$d_bare" ]
 	compare_mounted cli-bare-user "$W/bare-user" t
+	# The object check on bare-user objects too (they are read through ostree_repo_load_file).
+	cp -a "$W/bare-user" "$W/bu-bad"
+	o=$(cd "$W/bu-bad/objects" && for f in */*.file; do [ "$(stat -c %s "$f")" = 1048576 ] && echo "$f"; done | head -n1)
+	chmod u+w "$W/bu-bad/objects/$o"; printf X | dd of="$W/bu-bad/objects/$o" bs=1 seek=1000 conv=notrunc status=none
+	"$MKCFS" --ostree "$W/bu-bad" t "$W/bu-bad.cfs" 2> "$W/err"; rc=$?
+	check "bare-user: a corrupt object (one-mib): exit 1, no image: $(cat "$W/err")" \
+		sh -c '[ $0 = 1 ] && grep -q "Corrupt object .*/one-mib" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/bu-bad.cfs"
+	rm -f "$W/bu-bad/objects/$o"
+	"$MKCFS" --ostree "$W/bu-bad" t "$W/bu-bad.cfs" 2> "$W/err"; rc=$?
+	check "bare-user: a missing object: exit 1, no image: $(cat "$W/err")" \
+		sh -c '[ $0 = 1 ] && grep -q "Missing object .*/one-mib" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/bu-bad.cfs"
 else
 	fail "ostree commit into a bare-user repository: $(cat "$W/err")"
 fi
@@ -174,6 +185,15 @@ if ostree --repo="$W/buo" init --mode=bare-user-only > /dev/null 2>&1; then
 	check "bare-user-only repository refused, exit 1, no image: $(cat "$W/err")" \
 		sh -c '[ $0 = 1 ] && grep -q "mode bare-user-only" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/buo.cfs"
 fi
+
+# Usage errors exit 2.
+rc2=0
+for args in "--ostree $REPO treeA" "--sysroot /x 0" "--ostree-deployment --sysroot /x abc" "--ostree --store /x $REPO treeA $W/u.cfs" \
+	"--ostree-deployment"; do
+	"$MKCFS" $args > /dev/null 2>&1; rc=$?
+	[ $rc = 2 ] || { rc2=1; echo "  mkcfs $args: rc=$rc"; }
+done
+check "usage errors of --ostree/--ostree-deployment/--sysroot exit 2" [ $rc2 = 0 ]
 
 # ---- errors: each names what is wrong, exits 1, and leaves no image ----
 # expect_error NAME PATTERN REPO REV: mkcfs fails naming PATTERN; an existing image is untouched.
