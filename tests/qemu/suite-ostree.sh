@@ -72,11 +72,11 @@ prepare_a() {
 	# /usr/lib/modules/KVER, /ostree pointing into the physical root as ostree expects.
 	for d in "$os1" "$os2"; do
 		build_os_tree "$d" || return 1
-		mkdir -p "$d/usr/lib/modules/$KVER_612" "$d/usr/lib" "$d/var"
-		cp "$VMLINUZ_612" "$d/usr/lib/modules/$KVER_612/vmlinuz"
-		mv "$d/etc" "$d/usr/etc"
-		cp "$d/usr/etc/os-release" "$d/usr/lib/os-release"
-		ln -s sysroot/ostree "$d/ostree"
+		mkdir -p "$d/usr/lib/modules/$KVER_612" "$d/usr/lib" "$d/var" &&
+		cp "$VMLINUZ_612" "$d/usr/lib/modules/$KVER_612/vmlinuz" &&
+		mv "$d/etc" "$d/usr/etc" &&
+		cp "$d/usr/etc/os-release" "$d/usr/lib/os-release" &&
+		ln -s sysroot/ostree "$d/ostree" || return 1
 	done
 	cp "$os1$BIG" "$os2$BIG" # one content: the two commits share big.bin's object
 	echo 1 > "$os1/usr/share/cfstest/commit"
@@ -308,18 +308,18 @@ prepare_b() {
 	rm -rf "$t" "$sr"
 	# Hard-linked copy of the cached tree: only renames and new files below, never an
 	# in-place edit, so the cache stays as debootstrap made it.
-	cp -al "$rootfs" "$t" || return 1
-	mv "$t/etc" "$t/usr/etc"
-	rm -rf "$t/dev" "$t/var" && mkdir "$t/dev" "$t/var" "$t/sysroot"
-	ln -s sysroot/ostree "$t/ostree"
-	mkdir -p "$t/usr/lib/modules"
-	cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$t/usr/lib/modules/"
-	cp "$VMLINUZ_612" "$t/usr/lib/modules/$KVER_612/vmlinuz"
+	cp -al "$rootfs" "$t" &&
+	mv "$t/etc" "$t/usr/etc" &&
+	rm -rf "$t/dev" "$t/var" && mkdir "$t/dev" "$t/var" "$t/sysroot" &&
+	ln -s sysroot/ostree "$t/ostree" &&
+	mkdir -p "$t/usr/lib/modules" &&
+	cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$t/usr/lib/modules/" &&
+	cp "$VMLINUZ_612" "$t/usr/lib/modules/$KVER_612/vmlinuz" &&
 	# The product and the test init for the install boot (fs-verity on every object).
-	cp "$B/cfsroot" "$t/usr/bin/cfsroot"
-	mkdir -p "$t/usr/libexec"
-	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init"
-	write_trixie_check "$t"
+	cp "$B/cfsroot" "$t/usr/bin/cfsroot" &&
+	mkdir -p "$t/usr/libexec" &&
+	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init" &&
+	write_trixie_check "$t" || return 1
 
 	mkdir -p "$sr"
 	{
@@ -331,7 +331,7 @@ prepare_b() {
 	TC=$(ostree --repo="$sr/ostree/repo" rev-parse "$T_OS/trixie") || return 1
 	T_DEP=$TC.0
 	# The stateroot's /var starts as the OS's own /var (ostree leaves /var to the OS).
-	cp -a "$rootfs/var/." "$sr/ostree/deploy/$T_OS/var/"
+	cp -a "$rootfs/var/." "$sr/ostree/deploy/$T_OS/var/" || return 1
 	out=$("$B/mkcfs" --ostree-deployment "$sr/ostree/deploy/$T_OS/deploy/$T_DEP" 2>&1) ||
 		{ echo "ostree: mkcfs --ostree-deployment for the trixie deployment failed: $out" >&2; return 1; }
 	TD=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1)
