@@ -13,6 +13,7 @@
 
 #include "blockdev.h"
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "console.h"
 #include "deployment.h"
 #include "escape.h"

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "composefs-root.h"
 #include "escape.h"
 #include "log.h"
 #include "mount.h"

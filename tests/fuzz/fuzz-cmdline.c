@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "mount.h"
 #include "util.h"
 

@@ -11,6 +11,7 @@
 
 #include "blockdev.h"
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "kmod.h"
 #include "mount.h"
 #include "switchroot.h"
