@@ -104,6 +104,10 @@ $(B)/faults/shim.so: tests/faults/shim.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Wextra -fPIC -shared -D_GNU_SOURCE $< -o $@ -ldl
 
+# The /run/ostree-booted writer is checked against GLib's own GVariant (tests only).
+$(B)/tests/test-booted-record: CFLAGS += $(shell pkg-config --cflags glib-2.0)
+$(B)/tests/test-booted-record: LDFLAGS += $(shell pkg-config --libs glib-2.0)
+
 $(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)

@@ -13,7 +13,9 @@
 
 #include "blockdev.h"
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "console.h"
+#include "deployment.h"
 #include "escape.h"
 #include "kmod.h"
 #include "log.h"
@@ -140,7 +142,7 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
 
         if (!c->root)
                 return log_error_errno(EINVAL, "no root= on the kernel command line: add the device that holds %s (root=UUID=..., root=LABEL=... or root=/dev/...)",
-                                       CFS_ESC(c->image));
+                                       c->image ? CFS_ESC(c->image) : "the ostree sysroot");
         if (c->rootdelay > 0) {
                 log_info("waiting %u s (rootdelay=%u)", c->rootdelay, c->rootdelay);
                 sleep(c->rootdelay);
@@ -166,7 +168,9 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
         }
         if (mkdir(SYSROOT, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "cannot create %s: %m", SYSROOT);
-
+        /* ostree roots: the superblock stays writable for the /etc and /var bind mounts;
+         * the /sysroot mount itself is made read-only once they exist. */
+        bool rw = c->rw || cfsroot_config_is_ostree(c);
         for (size_t i = 0; i < n_types; i++) {
                 const char *fstype = types[i];
                 _cleanup_free_ char *flags = NULL;
@@ -181,7 +185,7 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
                 /* The root device is not covered by the digest, and the booted system keeps it at
                  * /sysroot: its setuid files and device nodes must not work there. The composefs
                  * root takes only file contents from it, which nosuid,nodev does not affect. */
-                if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (c->rw ? 0 : MS_RDONLY), flags) < 0) {
+                if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (rw ? 0 : MS_RDONLY), flags) < 0) {
                         r = -errno;
                         if (i + 1 < n_types && cfs_mount_error_try_next(r)) {
                                 log_debug("root device %s is not %s (%s): trying the next rootfstype=", CFS_ESC(dev),
@@ -192,7 +196,7 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
                                                SYSROOT);
                 }
                 log_debug("mounted %s (%s%s%s) on %s %s, nosuid, nodev", CFS_ESC(dev), CFS_ESC(fstype), flags ? ", " : "",
-                          flags ? CFS_ESC(flags) : "", SYSROOT, c->rw ? "read-write" : "read-only");
+                          flags ? CFS_ESC(flags) : "", SYSROOT, rw ? "read-write" : "read-only");
                 T.rootfs = cfs_now_ms();
                 step_done("rootfs");
                 return 0;
@@ -207,8 +211,10 @@ static int mount_composefs(const struct cfsroot_config *c, const char *sysroot, 
         if (sysroot_fd < 0)
                 return log_error_errno(errno, "cannot open %s: %m", sysroot);
 
-        _cleanup_close_ int image_fd = cfs_image_open_verified(sysroot_fd, c->image, c->have_digest ? c->digest : NULL,
-                                                               c->verity_check);
+        _cleanup_(cfs_ostree_deployment_done) struct cfs_ostree_deployment dep = {};
+        _cleanup_close_ int image_fd = cfsroot_config_is_ostree(c)
+                ? cfs_ostree_open_image(sysroot_fd, c, &dep)
+                : cfs_image_open_verified(sysroot_fd, c->image, c->have_digest ? c->digest : NULL, c->verity_check);
         if (image_fd < 0)
                 return image_fd;
         T.verified = cfs_now_ms();
@@ -227,7 +233,10 @@ static int mount_composefs(const struct cfsroot_config *c, const char *sysroot, 
                 return r;
         T.mounted = cfs_now_ms();
         step_done("mount");
-        return cfs_newroot_check(target);
+        r = cfs_newroot_check(target);
+        if (r >= 0 && cfsroot_config_is_ostree(c))
+                r = cfs_ostree_assemble(&dep, sysroot_fd, sysroot, target, c->etc);
+        return r;
 }
 
 static int make_dir(const char *path) {
@@ -270,7 +279,7 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
 
         /* Before the point of no return: the new root must have the init we will exec.
          * Resolved inside the new root, as the exec will be after chroot. */
-        const char *init = c->init ?: DEFAULT_INIT;
+        const char *init = (cfsroot_config_is_ostree(c) ? cfs_ostree_init(c->init) : c->init) ?: DEFAULT_INIT;
         {
                 _cleanup_close_ int rootfd = open(INIT_NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 _cleanup_close_ int initfd = rootfd < 0 ? -errno : cfs_open_in_root(rootfd, init, O_PATH | O_CLOEXEC);
@@ -481,6 +490,8 @@ static void help(void) {
                "  [cfsroot.verity_check=0|1|2] [cfsroot.on_failure=halt|poweroff|reboot] [cfsroot.debug]\n"
                "  [cfsroot.pcr=N|off] [cfsroot.tpm=auto|require]\n"
                "  root=DEVICE [rootfstype=] [rootflags=] [ro|rw] [rootwait[=SEC]] [rootdelay=SEC] [init=]\n"
+               "An ostree deployment instead of cfsroot=IMAGE: ostree=PATH (its boot loader entry's) or\n"
+               "cfsroot.ostree (found by the digest alone), [cfsroot.etc=persistent|transient].\n"
                "Without rootwait the root device gets %d s to appear.\n"
                "\n"
                "  -h --help     show this help\n"

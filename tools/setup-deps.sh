@@ -28,6 +28,9 @@ PKGS=(
 	# hardening depth (issue 9): gcc -fanalyzer and clang --analyze (make analyze) need only
 	# gcc and clang above; the PID-1 fault-injection guest runs a static busybox
 	busybox-static
+	# ostree boot (issue 6): the trixie OS of tests/qemu/suite-ostree.sh; GLib (from
+	# libostree-dev) for the /run/ostree-booted unit test; chattr (e2fsprogs) lifts ostree's seal
+	debootstrap
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
