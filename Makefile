@@ -56,7 +56,7 @@ all: $(SETUP_STAMP) $(addprefix $(B)/,$(PROGS)) $(if $(wildcard src/cfsroot.c),$
 
 help:
 	@echo "make            build the programs into $(B)/ (runs the setup step when needed)"
-	@echo "make setup      install build/test packages, add apt entries, build static libkmod"
+	@echo "make setup      install build/test packages, add apt entries, build static libkmod and liblzma"
 	@echo "make check      every test: unit (plain and ASan+UBSan), host, fuzz smoke, QEMU boots"
 	@echo "make check-unit | check-host | check-qemu   one part of it"
 	@echo "make fuzz       run every fuzzer for FUZZ_SECONDS (default 300) each"
