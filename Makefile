@@ -155,11 +155,13 @@ ANALYZE_SRCS  := $(sort $(wildcard src/*.c src/lib/*.c))
 ANALYZE_FLAGS := -std=gnu11 -D_GNU_SOURCE -DCFS_VERSION=\"$(VERSION)\" -Isrc/lib -I$(KMOD_DIR)/include
 ANALYZE_GCC_cmdline := -Wno-analyzer-malloc-leak
 ANALYZE_GCC_kmod    := -Wno-analyzer-malloc-leak
+# The libostree side (mkcfs, cfs-info and src/lib/ostree-*.c) is analysed as it is built.
+$(foreach f,mkcfs cfs-info $(basename $(notdir $(OSTREE_SRCS))),$(eval ANALYZE_EXTRA_$(f) = $$(OSTREE_CFLAGS) -DCFS_HAVE_OSTREE))
 analyze: $(SETUP_STAMP)
 	@fail=0; $(foreach f,$(ANALYZE_SRCS), \
-		clang --analyze $(ANALYZE_FLAGS) -Xanalyzer -analyzer-disable-checker=unix.Malloc,deadcode.DeadStores \
+		clang --analyze $(ANALYZE_FLAGS) $(ANALYZE_EXTRA_$(basename $(notdir $(f)))) -Xanalyzer -analyzer-disable-checker=unix.Malloc,deadcode.DeadStores \
 			-Xanalyzer -analyzer-werror -o /dev/null $(f) || fail=1; \
-		$(CC) -fanalyzer -Werror $(ANALYZE_FLAGS) $(ANALYZE_GCC_$(basename $(notdir $(f)))) -c -o /dev/null $(f) || fail=1;) \
+		$(CC) -fanalyzer -Werror $(ANALYZE_FLAGS) $(ANALYZE_EXTRA_$(basename $(notdir $(f)))) $(ANALYZE_GCC_$(basename $(notdir $(f)))) -c -o /dev/null $(f) || fail=1;) \
 	if [ $$fail = 0 ]; then echo "analyze: clang --analyze and gcc -fanalyzer clean over $(words $(ANALYZE_SRCS)) files"; \
 	else echo "analyze: findings above" >&2; exit 1; fi
 

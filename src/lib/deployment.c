@@ -70,7 +70,7 @@ static int fd_path(int fd, char **ret) {
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, buf, sizeof buf - 1);
         if (n < 0)
-                return -errno;
+                return errno > 0 ? -errno : -EIO; /* never 0 without *ret */
         if ((size_t) n >= sizeof buf - 1)
                 return -ENAMETOOLONG;
         buf[n] = '\0';
@@ -84,7 +84,11 @@ static int path_in_root(int sysroot_fd, int dfd, char **ret) {
         _cleanup_free_ char *root = NULL, *dir = NULL;
         int r;
 
-        if ((r = fd_path(sysroot_fd, &root)) < 0 || (r = fd_path(dfd, &dir)) < 0)
+        r = fd_path(sysroot_fd, &root);
+        if (r < 0)
+                return r;
+        r = fd_path(dfd, &dir);
+        if (r < 0)
                 return r;
         size_t n = streq(root, "/") ? 0 : strlen(root);
         if (strncmp(dir, root, n) != 0 || dir[n] != '/')
