@@ -69,8 +69,12 @@ static int fd_path(int fd, char **ret) {
         char link[64], buf[4096];
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, buf, sizeof buf - 1);
-        if (n < 0)
-                return errno > 0 ? -errno : -EIO; /* never 0 without *ret */
+        if (n < 0) {
+                /* Never 0 without *ret (an unset errno becomes -EIO). Tested as r < 0, not
+                 * errno > 0: the analysers cannot tell that -errno < 0 follows from that. */
+                int r = -errno;
+                return r < 0 ? r : -EIO;
+        }
         if ((size_t) n >= sizeof buf - 1)
                 return -ENAMETOOLONG;
         buf[n] = '\0';
