@@ -155,15 +155,11 @@ check: all $(UNIT_BINS) asan $(FUZZ_BINS) analyze
 #    batch[k], a job pointer read at a symbolic index of worker_main()'s local array, and
 #    w->buf through p->workers[i] (freed by pool_free(), the caller's cleanup): gcc 12
 #    drops values stored at symbolic indices, so it reports every such store as a leak.
-#  rootfs.c: cfs_list_append_split() stores each item into the list grown by realloc()
-#    (the caller owns it, cfs_list_free()); gcc 12 loses the store on its "realloc did
-#    not move the buffer" path.
 ANALYZE_SRCS  := $(sort $(wildcard src/*.c src/lib/*.c))
 ANALYZE_FLAGS := -std=gnu11 -D_GNU_SOURCE -DCFS_VERSION=\"$(VERSION)\" -Isrc/lib -I$(KMOD_DIR)/include
 ANALYZE_GCC_cmdline := -Wno-analyzer-malloc-leak
 ANALYZE_GCC_kmod    := -Wno-analyzer-malloc-leak
 ANALYZE_GCC_ostree-commit := -Wno-analyzer-malloc-leak
-ANALYZE_GCC_rootfs  := -Wno-analyzer-malloc-leak
 # The libostree side (mkcfs, cfs-info and src/lib/ostree-*.c) is analysed as it is built.
 $(foreach f,mkcfs cfs-info $(basename $(notdir $(OSTREE_SRCS))),$(eval ANALYZE_EXTRA_$(f) = $$(OSTREE_CFLAGS) -DCFS_HAVE_OSTREE))
 analyze: $(SETUP_STAMP)

@@ -17,27 +17,33 @@ void cfs_list_free(char **list) {
 }
 
 int cfs_list_append_split(char ***list, size_t *n, const char *s) {
-        size_t items = 1;
+        /* The count lives in k, read before and stored after the stores into the list:
+         * gcc's analyser takes n as possibly pointing into the list, and with *n read or
+         * written between those stores it loses the items (a false leak report). */
+        size_t items = 1, k = *n;
         for (const char *p = s; *p; p++)
                 items += *p == ',';
-        char **l = realloc(*list, (*n + items + 1) * sizeof(char *));
+        char **l = realloc(*list, (k + items + 1) * sizeof(char *));
         if (!l)
                 return -ENOMEM;
         *list = l;
-        l[*n] = NULL;
+        l[k] = NULL;
         for (const char *p = s;;) {
                 size_t len = strcspn(p, ",");
                 if (len > 0) {
                         char *item = strndup(p, len);
-                        if (!item)
+                        if (!item) {
+                                *n = k;
                                 return -ENOMEM; /* what was added so far stays valid */
-                        l[(*n)++] = item;
-                        l[*n] = NULL;
+                        }
+                        l[k++] = item;
+                        l[k] = NULL;
                 }
                 if (!p[len])
                         break;
                 p += len + 1;
         }
+        *n = k;
         return 0;
 }
 
