@@ -18,6 +18,9 @@ STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
 [ -f "$STUB" ] || { skip "uki: no systemd-stub ($STUB; package systemd-boot-efi)"; finish; }
 [ -x "$B/mkcfs" ] || { fail "uki: $B/mkcfs not built"; finish; }
 KERNEL=$CACHE/kernels/6.12/vmlinuz
+# The test kernel is what a UKI wraps here; the host group runs before the QEMU suites, so
+# fetch it now on a fresh clone (idempotent, the QEMU suites use the same cache).
+[ -f "$KERNEL" ] || "$TOP/tests/qemu/fetch-kernels.sh" "$CACHE" 6.12 > "$T/fetch-kernels.log" 2>&1 || true
 [ -f "$KERNEL" ] || KERNEL=$(ls /boot/vmlinuz-* 2>/dev/null | head -n1)
 [ -f "${KERNEL:-}" ] || { skip "uki: no kernel image to wrap (fetch the test kernels: tests/qemu/fetch-kernels.sh)"; finish; }
 HAVE_UKIFY=0
