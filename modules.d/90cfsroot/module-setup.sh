@@ -56,6 +56,8 @@ install() {
             "$systemdsystemunitdir/initrd-root-fs.target.wants/cfsroot-prepare.service"
         inst_script "$moddir/cfsroot-generator.sh" "$systemdutildir/system-generators/cfsroot-generator"
     else
+        # Sorted before rootfs-block's 99-mount-root.sh, which it calls itself.
+        inst_hook mount 99 "$moddir/cfsroot-mount.sh"
         # Before any other pre-pivot hook reads the new root: it must be the verified one.
         inst_hook pre-pivot 05 "$moddir/cfsroot-prepare.sh"
     fi

@@ -92,8 +92,8 @@ static bool is_mount_point(const char *path) {
 }
 
 int cfs_prepare_cover(const char *sysroot, const char **ret_how) {
-        const char *how = "an empty read-only tmpfs mounted over it";
-        int r = 0;
+        bool other_ns = false;
+        int r;
 
         /* In another namespace our mounts are not what PID 1 will boot: cover PID 1's view. */
         if (cfs_mount_ns_check() == -EXDEV) {
@@ -103,25 +103,31 @@ int cfs_prepare_cover(const char *sysroot, const char **ret_how) {
                                 *ret_how = "cannot join PID 1's mount namespace to cover it";
                         return -errno;
                 }
-                how = "an empty read-only tmpfs mounted over it in PID 1's mount namespace";
+                other_ns = true;
         }
-        if (mount("cfsroot-failed", sysroot, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "mode=0555,size=4k,nr_inodes=1") == 0) {
-                if (ret_how)
-                        *ret_how = how;
-                return 0;
-        }
-        r = -errno;
-        /* No tmpfs: take every mount off sysroot; what stays is the initramfs' empty dir. */
+        /* The root device goes first, not just under the cover: a caller that unmounts what
+         * it finds at sysroot (dracut does, when it finds no usable root there) must get an
+         * empty directory, not the disk back. */
         for (unsigned i = 0; i < 64 && is_mount_point(sysroot); i++)
                 if (umount2(sysroot, MNT_DETACH) < 0)
                         break;
-        if (!is_mount_point(sysroot)) {
+        bool detached = !is_mount_point(sysroot);
+
+        if (mount("cfsroot-failed", sysroot, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "mode=0555,size=4k,nr_inodes=1") == 0) {
                 if (ret_how)
-                        *ret_how = "every mount detached from it";
+                        *ret_how = !detached ? "an empty read-only tmpfs mounted over it (the root device could not be detached below it)"
+                                   : other_ns ? "root device detached, an empty read-only tmpfs mounted in its place (in PID 1's mount namespace)"
+                                              : "root device detached, an empty read-only tmpfs mounted in its place";
+                return 0;
+        }
+        r = -errno;
+        if (detached) {
+                if (ret_how)
+                        *ret_how = "root device detached (no tmpfs for a cover)";
                 return 0;
         }
         if (ret_how)
-                *ret_how = "neither a tmpfs cover nor detaching its mounts worked";
+                *ret_how = "neither detaching the root device nor a tmpfs cover worked";
         return r;
 }

@@ -17,8 +17,9 @@ int cfs_mount_ns_check(void);
  * initramfs set it. Returns 0 or -errno; *ret_step names the step that failed. */
 int cfs_prepare_attach(const char *sysroot, const char *newroot, const char **ret_step);
 
-/* The fail-closed state: an empty, read-only, noexec tmpfs over sysroot, in PID 1's mount
- * namespace (joined first when this process is elsewhere). Should that mount fail, every
- * mount at sysroot is detached instead. Returns 0 when sysroot no longer shows the root
- * device, -errno otherwise; *ret_how says what was done or what failed. */
+/* The fail-closed state, in PID 1's mount namespace (joined first when this process is
+ * elsewhere): every mount at sysroot detached (the root device with them), then an empty,
+ * read-only, noexec tmpfs mounted there. A caller that unmounts the cover finds an empty
+ * directory. Returns 0 when sysroot no longer shows the root device, -errno otherwise;
+ * *ret_how says what was done or what failed. */
 int cfs_prepare_cover(const char *sysroot, const char **ret_how);

@@ -60,13 +60,18 @@ run_prepare() {
 		cmp -s "$3/sbin/init" "$5" && echo "init-content=same"
 		ls /run | grep -q cfsroot && echo "leftovers-in-run=yes"
 		awk '\''$5 ~ /^\/run\/cfsroot-/'\'' /proc/self/mountinfo | grep -q . && echo "leftover-mounts=yes"
+		# A careless caller unmounts what it finds: the disk must not come back.
+		[ "$(findmnt -n -o FSTYPE --mountpoint "$3" | tail -n1)" = tmpfs ] && umount "$3" &&
+			echo "after-umount=$(findmnt -n -o FSTYPE --mountpoint "$3" | tail -n1)|$(ls -A "$3" | wc -l)"
 		true' _ "$w/cmdline-$1" "$w/disk.img" "$w/sysroot-$1" "$B/cfsroot" "$w/tree/sbin/init" "${3:-}"
 }
 
-# covered NAME OUTPUT: SYSROOT shows an empty read-only noexec tmpfs, nothing else of the disk.
+# covered NAME OUTPUT: SYSROOT shows an empty read-only noexec tmpfs, and once that is
+# unmounted, an empty directory: nothing of the disk.
 covered() {
 	grep -qx 'rc=1' <<< "$2" && grep -qx 'fstype=tmpfs' <<< "$2" && grep -qx 'entries=0' <<< "$2" &&
-		grep -q '^options=ro,.*nosuid.*nodev.*noexec' <<< "$2" && grep -q 'is not bootable: an empty read-only tmpfs' <<< "$2" &&
+		grep -q '^options=ro,.*nosuid.*nodev.*noexec' <<< "$2" && grep -q 'is not bootable: root device detached, an empty read-only tmpfs mounted in its place' <<< "$2" &&
+		grep -qx 'after-umount=|0' <<< "$2" &&
 		! grep -q 'leftovers-in-run\|leftover-mounts' <<< "$2"
 }
 

@@ -32,11 +32,12 @@ dracut_fetch_106() {
 	[ -x "$dst/usr/bin/dracut" ]
 }
 
-# dracut_tree VERSION DIR [HOOK]: DIR/lib is a copy of that dracut's module tree with our
-# module, and with Debian's 98ostree module when ostree-boot is installed on the host.
-# HOOK replaces the module's pre-pivot hook (a test of a careless caller).
+# dracut_tree VERSION DIR [MOUNT-HOOK PRE-PIVOT-HOOK]: DIR/lib is a copy of that dracut's
+# module tree with our module, and with Debian's 98ostree module when ostree-boot is
+# installed on the host. The hooks, when given, replace the module's own (a test of a
+# careless caller).
 dracut_tree() {
-	local v=$1 dir=$2 hook=${3:-} src
+	local v=$1 dir=$2 hook=${3:-} hook2=${4:-} src
 	case $v in
 	059) src=/usr/lib/dracut ;;
 	106) src=$CACHE/dracut-106/usr/lib/dracut ;;
@@ -50,7 +51,8 @@ dracut_tree() {
 		cp -a /usr/lib/dracut/modules.d/98ostree "$dir/lib/modules.d/" || return 1
 	fi
 	if [ -n "$hook" ]; then
-		printf '%s\n' '#!/bin/sh' "$hook" > "$dir/lib/modules.d/90cfsroot/cfsroot-prepare.sh"
+		printf '%s\n' '#!/bin/sh' "$hook" > "$dir/lib/modules.d/90cfsroot/cfsroot-mount.sh"
+		printf '%s\n' '#!/bin/sh' "$hook2" > "$dir/lib/modules.d/90cfsroot/cfsroot-prepare.sh"
 	fi
 	mkdir -p "$dir/confdir"
 }

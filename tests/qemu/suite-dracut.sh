@@ -105,11 +105,13 @@ for v in $DRACUT_VERSIONS; do
 			grep -qF 'initrd-root-fs.target.wants/cfsroot-prepare.service' <<< "$list" || _sc_err+="no cfsroot-prepare.service wants link; "
 			grep -qF 'system-generators/cfsroot-generator' <<< "$list" || _sc_err+="no cfsroot-generator; "
 			grep -qF 'ostree-prepare-root.service' <<< "$list" || _sc_err+="no ostree-prepare-root.service (98ostree); "
-			grep -qF 'hooks/pre-pivot/05-cfsroot-prepare.sh' <<< "$list" && _sc_err+="pre-pivot hook in a systemd build; "
+			grep -qF -e 'hooks/pre-pivot/05-cfsroot-prepare.sh' -e 'hooks/mount/99-cfsroot-mount.sh' <<< "$list" &&
+				_sc_err+="a shell-flavour hook in a systemd build; "
 		else
 			grep -qF 'hooks/pre-pivot/05-cfsroot-prepare.sh' <<< "$list" || _sc_err+="no pre-pivot hook; "
+			grep -qF 'hooks/mount/99-cfsroot-mount.sh' <<< "$list" || _sc_err+="no mount hook; "
 		fi
-		sc_end "dracut $v built the $f initramfs in ${build_secs}s with cfsroot, erofs, overlay, loop, crc32c$([ $f = systemd ] && echo ', the unit, the generator and 98ostree' || echo ' and the pre-pivot hook')"
+		sc_end "dracut $v built the $f initramfs in ${build_secs}s with cfsroot, erofs, overlay, loop, crc32c$([ $f = systemd ] && echo ', the unit, the generator and 98ostree' || echo ' and the mount and pre-pivot hooks')"
 
 		# good digest: the verified root boots. The systemd builds also show that the
 		# generator masked ostree-prepare-root; 106 boots a disk with planted files.
@@ -148,7 +150,7 @@ for v in $DRACUT_VERSIONS; do
 		sc_begin "$n-wrong-digest"
 		want_rc "$rc"
 		want "cfsroot: digest mismatch for $IMAGE_PATH: expected sha256:$wrong, got sha256:$DIGEST"
-		want "cfsroot: /sysroot is not bootable: an empty read-only tmpfs mounted over it"
+		want "cfsroot: /sysroot is not bootable: root device detached, an empty read-only tmpfs mounted in its place"
 		want "cfsroot: boot failed; powering off (cfsroot.on_failure=poweroff)"
 		want "reboot: Power down"
 		want_not "CFSTEST: init started"
@@ -159,7 +161,7 @@ for v in $DRACUT_VERSIONS; do
 		want_rc "$rc"
 		want "FILE CORRUPTED"
 		want "cfsroot: cannot mount the composefs image as EROFS"
-		want "cfsroot: /sysroot is not bootable: an empty read-only tmpfs mounted over it"
+		want "cfsroot: /sysroot is not bootable: root device detached, an empty read-only tmpfs mounted in its place"
 		want "cfsroot: boot failed; rebooting (cfsroot.on_failure=reboot)"
 		want "reboot: Restarting system"
 		want_not "CFSTEST: init started"
@@ -167,23 +169,26 @@ for v in $DRACUT_VERSIONS; do
 	done
 done
 
-# A careless caller: a pre-pivot hook that runs cfsroot without --apply-policy and ignores
-# its exit status, then lets dracut switch_root; with a wrong digest. /sysroot is covered, so
-# whatever dracut does next, nothing from the disk runs.
+# A careless caller: a mount hook that runs cfsroot without --apply-policy and ignores its
+# exit status (and no pre-pivot backstop), then lets dracut go on; with a wrong digest.
+# /sysroot is covered and the root device detached, so whatever dracut does next (it
+# unmounts what it finds, mounts the device again, finds no usable root, gives up), the new
+# root's init never runs.
 v=${DRACUT_VERSIONS# }
 v=${v%% *}
 n=dracut-$v-shell-careless
 if [ -n "${DRACUT_ONLY:-}" ] && [[ " $DRACUT_ONLY " != *" careless "* ]]; then
 	:
-elif dracut_tree "$v" "$DWORK/careless-$v" '/usr/bin/cfsroot prepare "$NEWROOT" || :' &&
+elif dracut_tree "$v" "$DWORK/careless-$v" \
+	'ismounted "$NEWROOT" || . "$hookdir/mount/99-mount-root.sh"; /usr/bin/cfsroot prepare "$NEWROOT" || :' ':' &&
 	dracut_build "$v" shell "$DWORK/$n.img" "$DWORK/careless-$v"; then
 	QEMU_TIMEOUT=${QEMU_CARELESS_TIMEOUT:-90} dboot "$n" "$DWORK/$n.img" "$DISK_BASE" "cfsroot.digest=sha256:$wrong cfsroot.on_failure=poweroff"
 	sc_begin "$n"
 	want "cfsroot: digest mismatch for $IMAGE_PATH"
-	want "cfsroot: /sysroot is not bootable: an empty read-only tmpfs mounted over it"
+	want "cfsroot: /sysroot is not bootable: root device detached, an empty read-only tmpfs mounted in its place"
 	want_not "CFSTEST: init started"
 	want_not "boot failed; powering off"
-	sc_end "hook ignoring the exit status, wrong digest: /sysroot covered, the new root's init never ran (dracut then: '$(tr -d '\r' < "$_sc_log" | grep -E 'dracut|switch_root|init' | grep -vF -e cfsroot -e 'Run /init' -e 'Freeing' | tail -n1 | sed 's/^\[ *[0-9.]*\] //' | cut -c1-100)')"
+	sc_end "hook ignoring the exit status, wrong digest: /sysroot covered, the new root's init never ran (dracut then: '$(tr -d '\r' < "$_sc_log" | grep -F 'dracut Warning: ' | sed 's/^\[ *[0-9.]*\] //' | uniq | head -n3 | tr '\n' ' ' | cut -c1-200)')"
 else
 	fail "$n: dracut failed (see $DWORK/$n.img.log)"
 fi
