@@ -20,6 +20,9 @@ PKGS=(
 	# tests
 	fsverity e2fsprogs attr acl diffutils cpio xz-utils zstd gzip python3
 	qemu-system-x86 qemu-utils util-linux kmod file fdisk
+	# dracut module (issue 7): manual pages, dracut 059 with systemd/udev for the systemd
+	# flavour, Debian's ostree dracut module to coexist with, debugfs for planted files
+	scdoc man-db groff-base dracut-core cpio udev systemd ostree-boot zstd
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
