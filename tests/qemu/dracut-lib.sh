@@ -103,6 +103,6 @@ dracut_build() {
 	cfsroot_binary=$B/cfsroot dracutbasedir=$tree/lib DRACUT_INSTALL=$tree/lib/dracut-install \
 		bash "$bin" --force --no-hostonly --no-hostonly-cmdline --conf /dev/null --confdir "$tree/confdir" \
 		--kver "$KVER_612" --kmoddir "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" \
-		--nostrip --no-early-microcode --compress=zstd --add-drivers "virtio_blk ext4" \
+		--nostrip --no-early-microcode --compress "zstd -1 -q -T0" --add-drivers "virtio_blk ext4" \
 		-m "$mods" "$out" > "$out.log" 2>&1
 }

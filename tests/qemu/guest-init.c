@@ -45,6 +45,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -590,6 +591,13 @@ int main(int argc, char **argv) {
         }
 
         say("init started (pid %d)", (int) getpid());
+        {
+                /* When the new root's init got control, for boot-time comparisons between
+                 * initramfs kinds (the same clock cfsroot's timing line uses). */
+                struct timespec ts;
+                clock_gettime(CLOCK_BOOTTIME, &ts);
+                say("init boottime %.3f ms", ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+        }
         /* cfsroot moves /proc and friends into the new root; mount them if something didn't. */
         if (access("/proc/cmdline", R_OK) < 0)
                 (void) mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
