@@ -22,7 +22,13 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRCS  := $(sort $(wildcard src/lib/*.c))
+# The libostree-dependent sources (glib) go only into mkcfs and cfs-info, never into the
+# static cfsroot, the fuzzers or the guest's static mkcfs (tests/qemu/qemu-lib.sh).
+OSTREE_SRCS := $(wildcard src/lib/ostree-*.c)
+OSTREE_OBJS := $(OSTREE_SRCS:src/lib/%.c=$(B)/lib/%.o)
+OSTREE_CFLAGS = $(shell pkg-config --cflags ostree-1)
+OSTREE_LIBS   = $(shell pkg-config --libs ostree-1)
+LIB_SRCS  := $(sort $(filter-out $(OSTREE_SRCS),$(wildcard src/lib/*.c)))
 LIB_OBJS  := $(LIB_SRCS:src/lib/%.c=$(B)/lib/%.o)
 LIB_HDRS  := $(wildcard src/lib/*.h src/lib/uapi/*.h)
 PROGS     := $(filter-out cfsroot,$(notdir $(basename $(wildcard src/*.c))))
@@ -63,8 +69,14 @@ $(B)/libcfs.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/%: src/%.c $(B)/libcfs.a $(LIB_HDRS)
-	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(B)/libcfs.a $(DYN_LIBS)
+$(OSTREE_OBJS): CFLAGS += $(OSTREE_CFLAGS)
+
+$(B)/libcfs-ostree.a: $(OSTREE_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/%: src/%.c $(B)/libcfs.a $(B)/libcfs-ostree.a $(LIB_HDRS)
+	$(CC) $(CFLAGS) -DCFS_HAVE_OSTREE $< -o $@ $(LDFLAGS) $(B)/libcfs-ostree.a $(B)/libcfs.a $(DYN_LIBS) $(OSTREE_LIBS)
 
 # The initramfs binary: fully static, size-optimised.
 $(B)/cfsroot: src/cfsroot.c $(LIB_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
@@ -72,6 +84,10 @@ $(B)/cfsroot: src/cfsroot.c $(LIB_SRCS) $(LIB_HDRS) $(SETUP_STAMP)
 	$(CC) $(filter-out -O2 -g -fsanitize=%,$(CFLAGS)) -Os -static -Wl,--gc-sections -s \
 		src/cfsroot.c $(LIB_SRCS) -o $@ $(STATIC_LIBS)
 	@if readelf -d $@ | grep -q NEEDED; then echo "$@ is not static" >&2; rm -f $@; exit 1; fi
+
+# The /run/ostree-booted writer is checked against GLib's own GVariant (tests only).
+$(B)/tests/test-booted-record: CFLAGS += $(shell pkg-config --cflags glib-2.0)
+$(B)/tests/test-booted-record: LDFLAGS += $(shell pkg-config --libs glib-2.0)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcfs.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)

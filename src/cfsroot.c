@@ -17,6 +17,7 @@
 #include "kmod.h"
 #include "log.h"
 #include "mount.h"
+#include "deployment.h"
 #include "prepare.h"
 #include "switchroot.h"
 #include "util.h"
@@ -136,7 +137,7 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
 
         if (!c->root)
                 return log_error_errno(EINVAL, "no root= on the kernel command line: add the device that holds %s (root=UUID=..., root=LABEL=... or root=/dev/...)",
-                                       c->image);
+                                       c->image ?: "the ostree sysroot");
         if (c->rootdelay > 0) {
                 log_info("waiting %u s (rootdelay=%u)", c->rootdelay, c->rootdelay);
                 sleep(c->rootdelay);
@@ -160,9 +161,12 @@ static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k)
         /* The root device is not covered by the digest, and the booted system keeps it at
          * /sysroot: its setuid files and device nodes must not work there. The composefs
          * root takes only file contents from it, which nosuid,nodev does not affect. */
-        if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (c->rw ? 0 : MS_RDONLY), c->rootflags) < 0)
+        /* ostree roots: the superblock stays writable for the /etc and /var bind mounts;
+         * the /sysroot mount itself is made read-only once they exist. */
+        bool rw = c->rw || cfsroot_config_is_ostree(c);
+        if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (rw ? 0 : MS_RDONLY), c->rootflags) < 0)
                 return log_error_errno(errno, "cannot mount root device %s (%s) on %s: %m", dev, fstype, SYSROOT);
-        log_debug("mounted %s (%s) on %s %s, nosuid, nodev", dev, fstype, SYSROOT, c->rw ? "read-write" : "read-only");
+        log_debug("mounted %s (%s) on %s %s, nosuid, nodev", dev, fstype, SYSROOT, rw ? "read-write" : "read-only");
         T.rootfs = cfs_now_ms();
         step_done("rootfs");
         return 0;
@@ -175,8 +179,10 @@ static int mount_composefs(const struct cfsroot_config *c, const char *sysroot, 
         if (sysroot_fd < 0)
                 return log_error_errno(errno, "cannot open %s: %m", sysroot);
 
-        _cleanup_close_ int image_fd = cfs_image_open_verified(sysroot_fd, c->image, c->have_digest ? c->digest : NULL,
-                                                               c->verity_check);
+        _cleanup_(cfs_ostree_deployment_done) struct cfs_ostree_deployment dep = {};
+        _cleanup_close_ int image_fd = cfsroot_config_is_ostree(c)
+                ? cfs_ostree_open_image(sysroot_fd, c, &dep)
+                : cfs_image_open_verified(sysroot_fd, c->image, c->have_digest ? c->digest : NULL, c->verity_check);
         if (image_fd < 0)
                 return image_fd;
         T.verified = cfs_now_ms();
@@ -195,7 +201,10 @@ static int mount_composefs(const struct cfsroot_config *c, const char *sysroot, 
                 return r;
         T.mounted = cfs_now_ms();
         step_done("mount");
-        return cfs_newroot_check(target);
+        r = cfs_newroot_check(target);
+        if (r >= 0 && cfsroot_config_is_ostree(c))
+                r = cfs_ostree_assemble(&dep, sysroot_fd, sysroot, target, c->etc);
+        return r;
 }
 
 static int make_dir(const char *path) {
@@ -242,7 +251,7 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
 
         /* Before the point of no return: the new root must have the init we will exec.
          * Resolved inside the new root, as the exec will be after chroot. */
-        const char *init = c->init ?: DEFAULT_INIT;
+        const char *init = (cfsroot_config_is_ostree(c) ? cfs_ostree_init(c->init) : c->init) ?: DEFAULT_INIT;
         {
                 _cleanup_close_ int rootfd = open(INIT_NEWROOT, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 _cleanup_close_ int initfd = rootfd < 0 ? -errno : cfs_open_in_root(rootfd, init, O_PATH | O_CLOEXEC);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* mkcfs: build a composefs image from a directory tree (optionally filling an object store)
- * or from a composefs dump file. The image appears under its final name only when complete
+/* mkcfs: build a composefs image from a directory tree (optionally filling an object store),
+ * from a composefs dump file, or from an ostree commit (its objects are the store). The image appears under its final name only when complete
  * and on disk; on failure nothing is left behind and an existing image is untouched. */
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,6 +11,9 @@
 #include <time.h>
 
 #include "log.h"
+#ifdef CFS_HAVE_OSTREE
+#include "ostree-commit.h"
+#endif
 #include "scan.h"
 #include "store.h"
 #include "tree.h"
@@ -19,9 +22,10 @@
 
 struct args {
         const char *source, *image;
+        const char *rev; /* --ostree: source is the repository */
         const char *store;
         const char *cmdline_path;
-        bool from_dump, enable_verity, print_digest, one_file_system, verbose;
+        bool from_dump, ostree, enable_verity, print_digest, one_file_system, verbose;
         unsigned threads;
         struct cfs_write_options wopts;
 };
@@ -29,13 +33,17 @@ struct args {
 static void help(void) {
         printf("Usage: mkcfs [OPTIONS] DIR IMAGE\n"
                "       mkcfs [OPTIONS] --from-dump FILE IMAGE\n"
+               "       mkcfs [OPTIONS] --ostree REPO REV IMAGE\n"
                "Build a composefs image (EROFS metadata + overlayfs xattrs) from a directory\n"
-               "tree or from a composefs dump file ('-' reads stdin).\n\n"
+               "tree, from a composefs dump file ('-' reads stdin), or from an ostree commit\n"
+               "(REV a ref or commit checksum; the image equals ostree's own, backed by REPO/objects).\n\n"
                "  --store DIR           copy file contents into the object store DIR/xx/yyyy...\n"
                "  --enable-verity       enable fs-verity on the store objects and the image\n"
                "  --print-digest        print the image's fs-verity digest (hex)\n"
                "  --print-cmdline=PATH  print the kernel command line for the image at PATH\n"
                "  --from-dump           the source is a dump file, not a directory\n"
+               "  --ostree              the source is commit REV of the ostree repository REPO;\n"
+               "                        with --enable-verity, fs-verity goes on its objects too\n"
                "  --min-version N       lowest composefs format version to use (default 0)\n"
                "  --max-version N       highest composefs format version to use (default 1)\n"
                "  --one-file-system     do not descend into directories on other filesystems\n"
@@ -63,6 +71,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 ARG_PRINT_DIGEST,
                 ARG_PRINT_CMDLINE,
                 ARG_FROM_DUMP,
+                ARG_OSTREE,
                 ARG_MIN_VERSION,
                 ARG_MAX_VERSION,
                 ARG_ONE_FS,
@@ -75,6 +84,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "print-digest", no_argument, NULL, ARG_PRINT_DIGEST },
                 { "print-cmdline", required_argument, NULL, ARG_PRINT_CMDLINE },
                 { "from-dump", no_argument, NULL, ARG_FROM_DUMP },
+                { "ostree", no_argument, NULL, ARG_OSTREE },
                 { "min-version", required_argument, NULL, ARG_MIN_VERSION },
                 { "max-version", required_argument, NULL, ARG_MAX_VERSION },
                 { "one-file-system", no_argument, NULL, ARG_ONE_FS },
@@ -108,6 +118,9 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         break;
                 case ARG_FROM_DUMP:
                         a->from_dump = true;
+                        break;
+                case ARG_OSTREE:
+                        a->ostree = true;
                         break;
                 case ARG_MIN_VERSION:
                 case ARG_MAX_VERSION: {
@@ -157,6 +170,24 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 log_error("--min-version %u is above --max-version %u", a->wopts.min_version, a->wopts.max_version);
                 return -EINVAL;
         }
+        if (a->ostree) {
+                if (a->from_dump || a->store || a->one_file_system) {
+                        log_error("--ostree takes no --from-dump, --store or --one-file-system: the repository's objects are the store");
+                        return -EINVAL;
+                }
+                if (argc - optind != 3) {
+                        log_error("Expected REPO, REV and IMAGE, got %d argument(s). Try 'mkcfs --help'.", argc - optind);
+                        return -EINVAL;
+                }
+                a->source = argv[optind];
+                a->rev = argv[optind + 1];
+                a->image = argv[optind + 2];
+                if (!*a->source || !*a->rev || !*a->image) {
+                        log_error("Empty argument given");
+                        return -EINVAL;
+                }
+                return 0;
+        }
         if (argc - optind != 2) {
                 log_error("Expected %s and IMAGE, got %d argument(s). Try 'mkcfs --help'.",
                           a->from_dump ? "FILE" : "DIR", argc - optind);
@@ -196,6 +227,19 @@ static int load_dump(const char *path, cfs_node **ret_root) {
                 return log_error_errno(r, "%s: %s", path, err.msg);
         }
         return 0;
+}
+
+static int load_ostree(const struct args *a, cfs_node **ret_root) {
+#ifdef CFS_HAVE_OSTREE
+        struct cfs_ostree_options oo = { .n_threads = a->threads };
+        char commit[CFS_OSTREE_CHECKSUM_HEX];
+        int r = cfs_ostree_read_commit(a->source, a->rev, &oo, ret_root, commit);
+        if (r >= 0 && a->verbose)
+                log_info("'%s' in '%s' is commit %s", a->rev, a->source, commit);
+        return r;
+#else
+        return log_error_errno(-EOPNOTSUPP, "--ostree: this mkcfs was built without ostree support");
+#endif
 }
 
 /* A temporary file next to the image (same filesystem, so rename() is atomic). */
@@ -315,6 +359,8 @@ static int run(const struct args *a) {
 
         if (a->from_dump)
                 r = load_dump(a->source, &root);
+        else if (a->ostree)
+                r = load_ostree(a, &root);
         else {
                 struct cfs_scan_options so = { .n_threads = a->threads, .one_file_system = a->one_file_system };
                 r = cfs_scan(a->source, &so, &root);
@@ -326,6 +372,13 @@ static int run(const struct args *a) {
                 log_info("read '%s' in %.3f s", a->source, t1 - t0);
 
         /* Objects first: once the image is in place, everything it refers to is on disk. */
+#ifdef CFS_HAVE_OSTREE
+        if (a->ostree && a->enable_verity) {
+                r = cfs_ostree_enable_verity(a->source, root);
+                if (r < 0)
+                        return r;
+        }
+#endif
         if (a->store) {
                 struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity };
                 struct cfs_store_stats stats;

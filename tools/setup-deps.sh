@@ -23,6 +23,8 @@ PKGS=(
 	# dracut module (issue 7): manual pages, dracut 059 with systemd/udev for the systemd
 	# flavour, Debian's ostree dracut module to coexist with, debugfs for planted files
 	scdoc man-db groff-base dracut-core cpio udev systemd ostree-boot zstd
+	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
+	libostree-dev ostree
 )
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -23,6 +23,8 @@ enum cfs_key {
         KEY_VERITY_CHECK,
         KEY_ON_FAILURE,
         KEY_DEBUG,
+        KEY_OSTREE,
+        KEY_ETC,
         _KEY_MAX,
 };
 
@@ -33,6 +35,8 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_VERITY_CHECK] = "cfsroot.verity_check",
         [KEY_ON_FAILURE] = "cfsroot.on_failure",
         [KEY_DEBUG] = "cfsroot.debug",
+        [KEY_OSTREE] = "cfsroot.ostree",
+        [KEY_ETC] = "cfsroot.etc",
 };
 
 struct parse_state {
@@ -222,6 +226,15 @@ static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
                         return fail(s, "invalid cfsroot.debug=%s: expected cfsroot.debug, cfsroot.debug=0 or cfsroot.debug=1", v);
                 v = raw && streq(v, "0") ? "0" : "1"; /* bare and "1" are the same */
                 break;
+        case KEY_OSTREE:
+                if (raw && !streq(v, "0") && !streq(v, "1"))
+                        return fail(s, "invalid cfsroot.ostree=%s: expected cfsroot.ostree, cfsroot.ostree=0 or cfsroot.ostree=1", v);
+                v = raw && streq(v, "0") ? "0" : "1";
+                break;
+        case KEY_ETC:
+                if (!streq(v, "persistent") && !streq(v, "transient"))
+                        return fail(s, "invalid cfsroot.etc=%s: expected persistent or transient", v);
+                break;
         default:
                 CHECK(false);
         }
@@ -253,6 +266,12 @@ static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
                 break;
         case KEY_DEBUG:
                 c->debug = streq(v, "1");
+                break;
+        case KEY_OSTREE:
+                c->ostree_scan = streq(v, "1");
+                break;
+        case KEY_ETC:
+                c->etc = streq(v, "transient") ? CFSROOT_ETC_TRANSIENT : CFSROOT_ETC_PERSISTENT;
                 break;
         default:
                 break;
@@ -286,6 +305,18 @@ static int apply(struct parse_state *s, char *key, const char *val) {
                                 return set_cfs_key(s, (enum cfs_key) k, val);
                 c->active = true;
                 return fail(s, "unknown option %s", key);
+        }
+
+        /* ostree's own key names the image (the deployment's .ostree.cfs) when cfsroot is
+         * active: strict like a cfsroot key, so two entries cannot name two deployments. */
+        if (streq(key, "ostree") && val) {
+                if (c->ostree) {
+                        if (!streq(c->ostree, val))
+                                return fail(s, "conflicting values for ostree: '%s' and '%s'", c->ostree, val);
+                        return 0;
+                }
+                c->ostree = strdup(val);
+                return c->ostree ? 0 : -ENOMEM;
         }
 
         /* The kernel's own keys: last one wins, malformed numbers are refused. */
@@ -356,8 +387,19 @@ int cfsroot_config_parse(const char *cmdline, struct cfsroot_config *ret, char *
 int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *err, size_t errlen) {
         struct parse_state s = { .c = c, .err = err, .errlen = errlen };
 
-        if (!c->image)
+        bool ostree = cfsroot_config_is_ostree(c);
+
+        if (ostree && c->image)
+                return fail(&s, "%s and cfsroot=%s both name the image to boot: give one of them",
+                            c->ostree ? "ostree=" : "cfsroot.ostree", c->image);
+        if (c->ostree && !is_absolute_path(c->ostree))
+                return fail(&s, "invalid ostree=%s: expected an absolute path such as /ostree/boot.1/OS/CHECKSUM/0", c->ostree);
+        if (!c->image && !ostree)
                 return fail(&s, "no cfsroot= on the kernel command line: add cfsroot=IMAGE cfsroot.digest=sha256:HEX");
+        if (c->ostree_scan && !c->ostree && !c->have_digest)
+                return fail(&s, "cfsroot.ostree finds the deployment by its digest: add cfsroot.digest=sha256:HEX (or ostree=PATH)");
+        if (c->etc != CFSROOT_ETC_PERSISTENT && !ostree)
+                return fail(&s, "cfsroot.etc= applies to ostree roots only: add ostree= or cfsroot.ostree, or remove it");
         if (!c->have_digest && c->verity_check != 0 && c->verity_check != 1)
                 return fail(&s, "no cfsroot.digest= given: refusing to boot an unverified root (add cfsroot.digest=, or cfsroot.verity_check=0|1 to accept an unverified root)");
         if (c->verity_check < 0)
@@ -366,7 +408,7 @@ int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *e
                 char **dirs = calloc(2, sizeof(char *));
                 if (!dirs)
                         return -ENOMEM;
-                dirs[0] = strdup(CFSROOT_DEFAULT_BASEDIR);
+                dirs[0] = strdup(ostree ? CFSROOT_OSTREE_DEFAULT_BASEDIR : CFSROOT_DEFAULT_BASEDIR);
                 if (!dirs[0]) {
                         free(dirs);
                         return -ENOMEM;
@@ -388,6 +430,7 @@ void cfsroot_config_done(struct cfsroot_config *c) {
         free(c->rootfstype);
         free(c->rootflags);
         free(c->init);
+        free(c->ostree);
         *c = (struct cfsroot_config) { .verity_check = -1 };
 }
 

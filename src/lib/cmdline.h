@@ -16,10 +16,19 @@ enum cfsroot_on_failure {
         CFSROOT_ON_FAILURE_REBOOT,
 };
 
+/* cfsroot.etc= for ostree roots: the deployment's own /etc, or an overlay of the image's
+ * /usr/etc with a tmpfs upper layer that is lost at reboot. */
+enum cfsroot_etc {
+        CFSROOT_ETC_PERSISTENT,
+        CFSROOT_ETC_TRANSIENT,
+};
+
 /* Without rootwait the root device gets this long to appear (drivers are loaded by us,
  * from modaliases, and probe asynchronously; the kernel itself would not wait at all). */
 #define CFSROOT_DEFAULT_ROOT_WAIT_SEC 10
 #define CFSROOT_DEFAULT_BASEDIR "/cfs/objects"
+/* ostree roots: the repository's content objects back the deployment's .ostree.cfs. */
+#define CFSROOT_OSTREE_DEFAULT_BASEDIR "/ostree/repo/objects"
 
 struct cfsroot_config {
         /* cfsroot.* keys */
@@ -42,7 +51,17 @@ struct cfsroot_config {
         unsigned rootwait_sec; /* rootwait=N; 0 means wait forever */
         unsigned rootdelay;  /* rootdelay=N seconds */
         char *init;          /* init= */
+
+        /* ostree roots (issue 6) */
+        char *ostree;        /* ostree=/ostree/boot.N/OS/BOOTCSUM/SERIAL, from ostree's BLS entries */
+        bool ostree_scan;    /* cfsroot.ostree: the deployment is found by cfsroot.digest alone */
+        enum cfsroot_etc etc; /* cfsroot.etc=persistent|transient */
 };
+
+/* True when the root is an ostree deployment (ostree= or cfsroot.ostree). */
+static inline bool cfsroot_config_is_ostree(const struct cfsroot_config *c) {
+        return c->ostree || c->ostree_scan;
+}
 
 /* Parses a whole command line (e.g. the content of /proc/cmdline) with the kernel's
  * next_arg() rules: whitespace separates, double quotes group and are removed around the
@@ -55,9 +74,11 @@ struct cfsroot_config {
  * particular) and must still be freed. */
 int cfsroot_config_parse(const char *cmdline, struct cfsroot_config *ret, char *err, size_t errlen);
 
-/* The activation rules, for a config with active set: cfsroot= is required; without a
- * digest, refuse unless verity_check is explicitly 0 or 1; fills in the defaults
- * (verity_check 2, default basedir). Returns 0 (and sets *ret_unverified when the root will
+/* The activation rules, for a config with active set: cfsroot= is required (or, for an
+ * ostree root, ostree= or cfsroot.ostree, never together with cfsroot=); without a digest,
+ * refuse unless verity_check is explicitly 0 or 1 (cfsroot.ostree without ostree= always
+ * needs the digest: it is how the deployment is found); cfsroot.etc= only for ostree roots;
+ * fills in the defaults (verity_check 2, default basedir, /ostree/repo/objects for ostree). Returns 0 (and sets *ret_unverified when the root will
  * not be verified) or -EINVAL with a reason in err. */
 int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *err, size_t errlen);
 

@@ -38,7 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (c.active) {
                         r = cfsroot_config_check(&c, &unverified, err, sizeof err);
                         if (r == 0) {
-                                CHECK(c.image);
+                                /* Exactly one way to name the image: cfsroot=, or an ostree root. */
+                                CHECK(!c.image != !cfsroot_config_is_ostree(&c));
+                                CHECK(!c.ostree || c.ostree[0] == '/');
+                                /* The UKI case finds the deployment only by its digest. */
+                                CHECK(!c.ostree_scan || c.ostree || c.have_digest);
+                                CHECK(c.etc == CFSROOT_ETC_PERSISTENT || cfsroot_config_is_ostree(&c));
                                 CHECK(c.verity_check >= 0 && c.verity_check <= 2);
                                 /* Never an unverified boot unless explicitly asked for. */
                                 CHECK(c.have_digest || c.verity_check < 2);

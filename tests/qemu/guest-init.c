@@ -22,6 +22,10 @@
  *   cfstest.devread=PATH    as uid 65534, open PATH and read a byte: "CFSTEST: devread PATH as
  *                           uid 65534: OK" or the errno name (EACCES on a nodev mount)
  *   cfstest.readlink=PATH   "CFSTEST: readlink PATH: TARGET" or the errno name
+ *   cfstest.verity-enable=PATH  like cfstest.install, for the regular file PATH or every
+ *                           regular file under the directory PATH (an ostree sysroot's repo)
+ *   cfstest.write=PATH      create or replace PATH with one line and fsync it:
+ *                           "CFSTEST: write PATH: OK" or ": EROFS" (errno name)
  *
  * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
  *
@@ -386,12 +390,16 @@ static int has_verity(const char *path) {
 
 /* ---- install: the product's `cfsroot verity enable` on every file of the store and the
  * images; then each file's measurement (by this program's own ioctl) decides success. */
-static void run_install(void) {
+static void run_install_under(const char *top) {
         struct paths l = {};
         unsigned ok = 0, failed = 0, runs = 0, runs_ok = 0;
         const size_t batch = 64;
+        struct stat st;
 
-        collect_files("/sysroot/cfs", &l, &failed);
+        if (lstat(top, &st) == 0 && S_ISREG(st.st_mode))
+                paths_add(&l, top);
+        else
+                collect_files(top, &l, &failed);
         for (size_t i = 0; i < l.n; i += batch) {
                 size_t k = l.n - i < batch ? l.n - i : batch;
                 runs++;
@@ -410,6 +418,26 @@ static void run_install(void) {
         sync();
         say("install: enabled with %s verity enable: %u runs, %u exited 0", CFSROOT_BIN, runs, runs_ok);
         say("install: fs-verity enabled on %u files, %u failures", ok, failed);
+}
+
+static void run_install(void) {
+        run_install_under("/sysroot/cfs");
+}
+
+/* cfstest.write=PATH: proves a directory writable (or not) and leaves a marker that a
+ * later boot of the same disk can look for. */
+static void write_marker(const char *path) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int e = 0;
+        if (fd < 0)
+                e = errno;
+        else {
+                static const char line[] = "written by guest-init\n";
+                if (write(fd, line, sizeof line - 1) != (ssize_t) (sizeof line - 1) || fsync(fd) < 0)
+                        e = errno ? errno : EIO;
+                close(fd);
+        }
+        say("write %s: %s", path, e ? errname(e) : "OK");
 }
 
 /* ---- cfstest.mkcfs=SRC: the product's mkcfs builds a new image and store from SRC on the
@@ -666,7 +694,10 @@ int main(int argc, char **argv) {
                         ssize_t k = readlink(p + 17, target, sizeof target - 1);
                         target[k > 0 ? k : 0] = 0;
                         say("readlink %s: %s", p + 17, k < 0 ? errname(errno) : target);
-                }
+                } else if (strncmp(p, "cfstest.verity-enable=", 22) == 0)
+                        run_install_under(p + 22);
+                else if (strncmp(p, "cfstest.write=", 14) == 0)
+                        write_marker(p + 14);
         }
         print_klog();
 

@@ -329,6 +329,90 @@ static void test_activation(void) {
         printf("PASS: activation rules\n");
 }
 
+/* Fails the activation rules (parse succeeds) with exactly this message. */
+static void check_fails(const char *cmdline, const char *message) {
+        struct cfsroot_config c;
+        bool unverified = false;
+
+        parse_ok(cmdline, &c);
+        int r = cfsroot_config_check(&c, &unverified, err, sizeof err);
+        if (r != -EINVAL || !streq(err, message))
+                fprintf(stderr, "for [%s]: got %d [%s], wanted [%s]\n", cmdline, r, err, message);
+        CHECK(r == -EINVAL);
+        CHECK(streq(err, message));
+        cfsroot_config_done(&c);
+}
+
+static void test_ostree(void) {
+        struct cfsroot_config c;
+        bool unverified = true;
+
+        /* The BLS entry's ostree= plus the digest: the deployment names the image. */
+        parse_ok("root=LABEL=os rw ostree=/ostree/boot.1/debian/abc/0 cfsroot.digest=" D64, &c);
+        CHECK(c.active);
+        CHECK(streq(c.ostree, "/ostree/boot.1/debian/abc/0"));
+        CHECK(!c.ostree_scan && !c.image);
+        CHECK(c.etc == CFSROOT_ETC_PERSISTENT);
+        CHECK(cfsroot_config_is_ostree(&c));
+        CHECK(cfsroot_config_check(&c, &unverified, err, sizeof err) == 0);
+        CHECK(!unverified && c.verity_check == 2);
+        CHECK(c.n_basedirs == 1 && streq(c.basedirs[0], CFSROOT_OSTREE_DEFAULT_BASEDIR));
+        cfsroot_config_done(&c);
+
+        /* ostree= alone does not activate cfsroot (ostree's own initramfs keys). */
+        parse_ok("ostree=/ostree/boot.1/debian/abc/0", &c);
+        CHECK(!c.active && c.ostree);
+        cfsroot_config_done(&c);
+
+        /* The UKI case: digest alone; an explicit basedir still wins. */
+        parse_ok("cfsroot.ostree cfsroot.digest=" D64 " cfsroot.etc=transient cfsroot.basedir=/o", &c);
+        CHECK(c.ostree_scan && !c.ostree && c.etc == CFSROOT_ETC_TRANSIENT);
+        CHECK(cfsroot_config_check(&c, &unverified, err, sizeof err) == 0);
+        CHECK(c.n_basedirs == 1 && streq(c.basedirs[0], "/o"));
+        cfsroot_config_done(&c);
+        parse_ok("cfsroot.ostree=1 cfsroot.ostree cfsroot.digest=" D64 " cfsroot.etc=persistent", &c);
+        CHECK(c.ostree_scan && c.etc == CFSROOT_ETC_PERSISTENT);
+        cfsroot_config_done(&c);
+        parse_ok("cfsroot.ostree=0 cfsroot=/x cfsroot.digest=" D64, &c);
+        CHECK(!c.ostree_scan && c.active);
+        CHECK(cfsroot_config_check(&c, &unverified, err, sizeof err) == 0);
+        CHECK(streq(c.basedirs[0], CFSROOT_DEFAULT_BASEDIR));
+        cfsroot_config_done(&c);
+
+        /* The explicit unverified rule applies to ostree= as to cfsroot= (the install boot). */
+        parse_ok("ostree=/ostree/boot.1/d/a/0 cfsroot.verity_check=0", &c);
+        unverified = false;
+        CHECK(cfsroot_config_check(&c, &unverified, err, sizeof err) == 0);
+        CHECK(unverified);
+        cfsroot_config_done(&c);
+
+        check_fails("ostree=/ostree/boot.1/d/a/0 cfsroot=/cfs/x.cfs cfsroot.digest=" D64,
+                    "ostree= and cfsroot=/cfs/x.cfs both name the image to boot: give one of them");
+        check_fails("cfsroot.ostree cfsroot=/cfs/x.cfs cfsroot.digest=" D64,
+                    "cfsroot.ostree and cfsroot=/cfs/x.cfs both name the image to boot: give one of them");
+        check_fails("ostree=/ostree/boot.1/d/a/0 cfsroot.ostree",
+                    "no cfsroot.digest= given: refusing to boot an unverified root (add cfsroot.digest=, or cfsroot.verity_check=0|1 to accept an unverified root)");
+        check_fails("cfsroot.ostree cfsroot.verity_check=0",
+                    "cfsroot.ostree finds the deployment by its digest: add cfsroot.digest=sha256:HEX (or ostree=PATH)");
+        check_fails("cfsroot=/x cfsroot.digest=" D64 " cfsroot.etc=transient",
+                    "cfsroot.etc= applies to ostree roots only: add ostree= or cfsroot.ostree, or remove it");
+        check_fails("ostree=boot.1/d/a/0 cfsroot.digest=" D64,
+                    "invalid ostree=boot.1/d/a/0: expected an absolute path such as /ostree/boot.1/OS/CHECKSUM/0");
+
+        parse_fails("cfsroot.etc=volatile", "invalid cfsroot.etc=volatile: expected persistent or transient");
+        parse_fails("cfsroot.etc", "invalid cfsroot.etc=: expected persistent or transient");
+        parse_fails("cfsroot.etc=transient cfsroot.etc=persistent",
+                    "conflicting values for cfsroot.etc: 'transient' and 'persistent'");
+        parse_fails("cfsroot.ostree=yes", "invalid cfsroot.ostree=yes: expected cfsroot.ostree, cfsroot.ostree=0 or cfsroot.ostree=1");
+        parse_fails("cfsroot.ostree cfsroot.ostree=0", "conflicting values for cfsroot.ostree: '1' and '0'");
+        parse_fails("ostree=/ostree/boot.1/d/a/0 ostree=/ostree/boot.1/d/b/0",
+                    "conflicting values for ostree: '/ostree/boot.1/d/a/0' and '/ostree/boot.1/d/b/0'");
+        parse_ok("ostree=/ostree/boot.1/d/a/0 ostree=/ostree/boot.1/d/a/0 cfsroot.etc=transient", &c);
+        CHECK(streq(c.ostree, "/ostree/boot.1/d/a/0") && c.etc == CFSROOT_ETC_TRANSIENT);
+        cfsroot_config_done(&c);
+        printf("PASS: ostree=, cfsroot.ostree, cfsroot.etc and their rules\n");
+}
+
 static void test_kernel_keys(void) {
         struct cfsroot_config c;
 
@@ -783,6 +867,7 @@ int main(void) {
         test_digest();
         test_values();
         test_activation();
+        test_ostree();
         test_kernel_keys();
         test_basedir();
         test_ovl_escape();
