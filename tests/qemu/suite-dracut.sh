@@ -13,6 +13,9 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/qemu/qemu-lib.sh"
 . "$TOP/tests/qemu/dracut-lib.sh"
+. "$TOP/tests/qemu/trixie-os.sh"
+set +e
+. "$TOP/tests/qemu/trixie-dracut.sh"
 
 t0=$(date +%s)
 qemu_prepare
@@ -38,6 +41,7 @@ want_rc() { if [ "$1" = 124 ]; then _sc_err+="QEMU timed out after ${QEMU_TIMEOU
 sc_end() { if [ -z "$_sc_err" ]; then pass "$_sc_name: $1"; else fail "$_sc_name: ${_sc_err}log: $_sc_log"; fi; }
 
 # dboot NAME INITRD DISK APPEND: one boot of a qcow2 overlay of DISK; sets $rc and $secs.
+# DBOOT_BASE replaces "root=LABEL=... ro cfsroot=IMAGE" (an ostree boot has its own).
 dboot() {
 	local name=$1 initrd=$2 disk=$3 q=$QWORK/disks/$1.qcow2 s
 	mkdir -p "$QWORK/disks"
@@ -45,7 +49,7 @@ dboot() {
 	overlay_of "$disk" "$q" || { rc=1; return; }
 	s=$(date +%s%N)
 	qemu_boot "$QLOGS/$name.log" "$VMLINUZ_612" "$initrd" \
-		"console=ttyS0 panic=-1 root=LABEL=$LABEL ro rd.shell=0 cfsroot=$IMAGE_PATH $4" -drive "file=$q,if=virtio,format=qcow2"
+		"console=ttyS0 panic=-1 ${DBOOT_BASE-root=LABEL=$LABEL ro cfsroot=$IMAGE_PATH} rd.shell=0 $4" -drive "file=$q,if=virtio,format=qcow2"
 	rc=$?
 	secs=$(( ($(date +%s%N) - s) / 1000000000 ))
 	rm -f "$q"
@@ -191,6 +195,197 @@ elif dracut_tree "$v" "$DWORK/careless-$v" \
 	sc_end "hook ignoring the exit status, wrong digest: /sysroot covered, the new root's init never ran (dracut then: '$(tr -d '\r' < "$_sc_log" | grep -F 'dracut Warning: ' | sed 's/^\[ *[0-9.]*\] //' | uniq | head -n3 | tr '\n' ' ' | cut -c1-200)')"
 else
 	fail "$n: dracut failed (see $DWORK/$n.img.log)"
+fi
+
+# ---- The realistic OS: Debian trixie with its own dracut (106). cfsroot goes in with
+# `make install DESTDIR= PREFIX=/usr`, dracut runs inside it (a chroot, as a kernel hook would)
+# with --add cfsroot, the tree becomes a composefs image on a disk (plain layout), an install
+# boot enables fs-verity, and the verified boot goes through the systemd flavour to systemd's
+# default target, where a unit reports and powers off.
+write_check_unit() { # tree
+	mkdir -p "$1/usr/libexec" "$1/etc/systemd/system/multi-user.target.wants"
+	cat > "$1/usr/libexec/cfstest-check" <<'EOS'
+#!/bin/sh
+# cfsroot test: report the booted system on the console, then power off.
+exec > /dev/console 2>&1
+say() { echo "CFSTEST: $*"; }
+prefix() { while IFS= read -r l; do say "$1: $l"; done; }
+say "check started"
+state=$(systemctl is-system-running --wait 2>&1)
+say "system state: $state"
+systemctl --failed --no-legend --plain 2>&1 | prefix "failed unit"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS / 2>&1 | prefix "findmnt"
+findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS /sysroot 2>&1 | prefix "findmnt"
+journalctl -b -o cat -u cfsroot-prepare.service 2>&1 | grep cfsroot: | prefix "journal"
+systemd-analyze 2>&1 | prefix "systemd-analyze"
+say "check done"
+systemctl poweroff
+EOS
+	chmod 0755 "$1/usr/libexec/cfstest-check"
+	cat > "$1/etc/systemd/system/cfstest-check.service" <<'EOS'
+[Unit]
+Description=cfsroot test: report the booted system, then power off
+After=multi-user.target
+
+[Service]
+Type=simple
+ExecStart=/usr/libexec/cfstest-check
+
+[Install]
+WantedBy=multi-user.target
+EOS
+	ln -sf /etc/systemd/system/cfstest-check.service "$1/etc/systemd/system/multi-user.target.wants/cfstest-check.service"
+}
+
+trixie_dracut_part() {
+	local rootfs t=$DWORK/trixie-os d=$DWORK/trixie-disk img=$DWORK/trixie-disk.img out digest q k
+	rootfs=$(trixie_dracut_build "$CACHE" 2> "$QLOGS/dracut-trixie-build.log") ||
+		{ skip "dracut-trixie: cannot build the trixie OS with dracut (see $QLOGS/dracut-trixie-build.log)"; return; }
+	rm -rf "$t" "$d"
+	# Hard-linked copy: below, only new files and renames, never an in-place edit.
+	cp -al "$rootfs" "$t" || { fail "dracut-trixie: cannot copy the trixie tree"; return; }
+	if ! make -s -C "$TOP" B="$B" CACHE="$CACHE" DESTDIR="$t" PREFIX=/usr install > "$QLOGS/dracut-trixie-install.log" 2>&1; then
+		fail "dracut-trixie: make install DESTDIR=$t PREFIX=/usr failed (see $QLOGS/dracut-trixie-install.log)"
+		return
+	fi
+	mkdir -p "$t/usr/lib/modules" "$t/sysroot"
+	cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$t/usr/lib/modules/"
+	# The install boot's init (guest-init) runs the product as /usr/bin/cfsroot.
+	mkdir -p "$t/usr/libexec"
+	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init"
+	ln -s ../sbin/cfsroot "$t/usr/bin/cfsroot"
+	write_check_unit "$t"
+	k=$(date +%s)
+	if ! chroot_run "$t" dracut --force --no-hostonly --no-hostonly-cmdline --add cfsroot --kver "$KVER_612" \
+		"/boot/initrd.img-$KVER_612" > "$QLOGS/dracut-trixie-dracut.log" 2>&1; then
+		fail "dracut-trixie: dracut --add cfsroot inside the trixie OS failed (see $QLOGS/dracut-trixie-dracut.log)"
+		return
+	fi
+	k=$(( $(date +%s) - k ))
+	local list
+	list=$(lsinitrd "$t/boot/initrd.img-$KVER_612" 2>/dev/null)
+	sc_begin dracut-trixie-initramfs
+	grep -qF 'usr/bin/cfsroot' <<< "$list" || _sc_err+="no usr/bin/cfsroot; "
+	grep -qF 'initrd-root-fs.target.wants/cfsroot-prepare.service' <<< "$list" || _sc_err+="no cfsroot-prepare.service; "
+	grep -qF 'erofs.ko' <<< "$list" || _sc_err+="no erofs.ko; "
+	sc_end "make install DESTDIR=... PREFIX=/usr into trixie, then dracut $(sed -n 's/^DRACUT_VERSION=//p' "$t/usr/lib/dracut/dracut-version.sh") inside it (chroot) --add cfsroot: systemd initramfs with cfsroot, its unit and erofs in ${k}s"
+
+	# The disk: the whole tree as a composefs image and object store (plain layout).
+	mkdir -p "$d/cfs/images"
+	out=$("$B/mkcfs" --store "$d/cfs/objects" --print-digest "$t" "$d$IMAGE_PATH" 2>&1) ||
+		{ fail "dracut-trixie: mkcfs failed: $out"; return; }
+	digest=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1)
+	rm -f "$img"
+	mkfs.ext4 -q -F -b 4096 -O verity -L "$LABEL" -d "$d" "$img" 1500M > /dev/null ||
+		{ fail "dracut-trixie: mkfs.ext4 failed"; return; }
+	rm -rf "$d"
+	QEMU_TIMEOUT=900 qemu_boot "$QLOGS/dracut-trixie-install.log" "$VMLINUZ_612" "$INITRD_612" \
+		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff root=LABEL=$LABEL rw cfsroot=$IMAGE_PATH cfsroot.verity_check=0 init=/usr/libexec/cfstest-init cfstest.install" \
+		-drive "file=$img,if=virtio,format=raw"
+	if ! log_has "$QLOGS/dracut-trixie-install.log" ", 0 failures"; then
+		fail "dracut-trixie: the install boot did not enable fs-verity everywhere (see $QLOGS/dracut-trixie-install.log)"
+		return
+	fi
+	QEMU_TIMEOUT=900 dboot dracut-trixie "$t/boot/initrd.img-$KVER_612" "$img" \
+		"cfsroot.digest=sha256:$digest cfsroot.on_failure=poweroff"
+	sc_begin dracut-trixie
+	want_rc "$rc"
+	want "cfsroot: verified $IMAGE_PATH (sha256:$digest)"
+	want "cfsroot: prepared the verified root at /sysroot"
+	want "CFSTEST: check done"
+	want_not "boot failed"
+	if ! tr -d '\r' < "$_sc_log" | grep -qE 'CFSTEST: findmnt: / +composefs overlay ro.*verity=require'; then
+		_sc_err+="/ is not the verity=require composefs overlay; "
+	fi
+	want "cfsroot-generator: cfsroot owns this boot"
+	local state
+	state=$(tr -d '\r' < "$_sc_log" | grep -oE 'CFSTEST: system state: [a-z-]+' | head -n1 | sed 's/.*: //')
+	case $state in running | degraded) ;; *) _sc_err+="system state '$state'; " ;; esac
+	sc_end "trixie booted verified through its own dracut initramfs (systemd flavour) to the default target in ${secs}s: system state '$state', / composefs overlay verity=require$(tr -d '\r' < "$_sc_log" | sed -n 's/.*CFSTEST: failed unit: \([^ ]*\).*/\1/p' | tr '\n' ' ' | sed 's/^./; failed units: &/')"
+	tr -d '\r' < "$_sc_log" | grep -E 'CFSTEST: (systemd-analyze|system state|failed unit|findmnt)' | sed 's/^.*CFSTEST: /  trixie: /'
+}
+if [ -z "${DRACUT_ONLY:-}" ] || [[ " $DRACUT_ONLY " == *" trixie "* ]]; then
+	trixie_dracut_part
+fi
+
+# ---- The same trixie tree as an ostree deployment (trixie's ostree commits and deploys it,
+# with the dracut initramfs built inside it as the deployment's initramfs), booted with the
+# arguments of ostree's boot loader entry plus cfsroot.digest= through that initramfs.
+# Needs the plain part's tree ($DWORK/trixie-os).
+bls_options() { # sysroot, deployment name -> the options line of its boot loader entry
+	local e opts arg
+	for e in "$1"/boot/loader/entries/*.conf; do
+		opts=$(sed -n 's/^options[ \t]*//p' "$e")
+		arg=$(tr ' ' '\n' <<< "$opts" | sed -n 's/^ostree=//p')
+		[ -n "$arg" ] || continue
+		if [ "$(basename "$(readlink -f "$1$arg")")" = "$2" ]; then echo "$opts"; return 0; fi
+	done
+	return 1
+}
+trixie_ostree_part() {
+	local t=$DWORK/trixie-os o=$DWORK/trixie-ostree sr=$DWORK/trixie-sysroot img=$DWORK/trixie-ostree.img
+	local tc dep out td opts cfs
+	command -v ostree >/dev/null || { skip "dracut-trixie-ostree: the ostree CLI is not installed"; return; }
+	[ -f "$t/boot/initrd.img-$KVER_612" ] || { skip "dracut-trixie-ostree: the plain trixie part did not build its initramfs"; return; }
+	[ -d "$sr" ] && find "$sr" -type d -exec chattr -i {} + 2>/dev/null
+	rm -rf "$o" "$sr"
+	cp -al "$t" "$o" || { fail "dracut-trixie-ostree: cannot copy the tree"; return; }
+	# ostree's layout: /etc as /usr/etc, empty /var and /dev, /ostree -> sysroot/ostree; the
+	# kernel and the dracut initramfs where ostree deploy takes them from.
+	mv "$o/etc" "$o/usr/etc"
+	rm -rf "$o/dev" "$o/var" "$o/boot" && mkdir "$o/dev" "$o/var" "$o/boot"
+	ln -s sysroot/ostree "$o/ostree"
+	cp "$VMLINUZ_612" "$o/usr/lib/modules/$KVER_612/vmlinuz"
+	cp "$t/boot/initrd.img-$KVER_612" "$o/usr/lib/modules/$KVER_612/initramfs.img"
+	mkdir -p "$sr"
+	{
+		ostree admin init-fs "$sr" &&
+			ostree admin os-init --sysroot="$sr" debian &&
+			ostree --repo="$sr/ostree/repo" commit --branch=debian/trixie --subject="trixie, dracut --add cfsroot" --tree=dir="$o" &&
+			ostree admin deploy --sysroot="$sr" --os=debian --karg="root=LABEL=$LABEL" --karg=console=ttyS0 debian/trixie
+	} > "$QLOGS/dracut-trixie-ostree-build.log" 2>&1 || { fail "dracut-trixie-ostree: ostree commit/deploy failed (see $QLOGS/dracut-trixie-ostree-build.log)"; return; }
+	tc=$(ostree --repo="$sr/ostree/repo" rev-parse debian/trixie) || { fail "dracut-trixie-ostree: no commit"; return; }
+	dep=$tc.0
+	cp -a "$t/var/." "$sr/ostree/deploy/debian/var/"
+	chattr -i "$sr/ostree/deploy/debian/deploy/$dep" 2>/dev/null
+	cfs=/ostree/deploy/debian/deploy/$dep/.ostree.cfs
+	out=$("$B/mkcfs" --print-digest --ostree "$sr/ostree/repo" "$tc" "$sr$cfs" 2>&1) ||
+		{ fail "dracut-trixie-ostree: mkcfs --ostree failed: $out"; return; }
+	td=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1)
+	opts=$(bls_options "$sr" "$dep") || { fail "dracut-trixie-ostree: no boot loader entry for $dep"; return; }
+	local initrd
+	initrd=$(ls "$sr"/boot/ostree/debian-*/initramfs-* 2>/dev/null | head -n1)
+	[ -n "$initrd" ] || { fail "dracut-trixie-ostree: ostree deploy did not install the dracut initramfs into /boot"; return; }
+	rm -f "$img"
+	mkfs.ext4 -q -F -b 4096 -O verity -L "$LABEL" -d "$sr" "$img" 1500M > /dev/null || { fail "dracut-trixie-ostree: mkfs.ext4 failed"; return; }
+	QEMU_TIMEOUT=900 qemu_boot "$QLOGS/dracut-trixie-ostree-install.log" "$VMLINUZ_612" "$INITRD_612" \
+		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff root=LABEL=$LABEL rw cfsroot=$cfs cfsroot.basedir=/ostree/repo/objects cfsroot.verity_check=0 init=/usr/libexec/cfstest-init cfstest.verity-enable=/sysroot/ostree/repo/objects cfstest.verity-enable=/sysroot$cfs" \
+		-drive "file=$img,if=virtio,format=raw"
+	if ! log_has "$QLOGS/dracut-trixie-ostree-install.log" ", 0 failures"; then
+		fail "dracut-trixie-ostree: the install boot did not enable fs-verity everywhere (see $QLOGS/dracut-trixie-ostree-install.log)"
+		return
+	fi
+	# The initramfs ostree put into /boot for this deployment; the entry's own arguments.
+	DBOOT_BASE='' QEMU_TIMEOUT=900 dboot dracut-trixie-ostree "$initrd" "$img" "$opts rw cfsroot.digest=sha256:$td cfsroot.on_failure=poweroff"
+	sc_begin dracut-trixie-ostree
+	want_rc "$rc"
+	want "cfsroot: verified $cfs (sha256:$td)"
+	want "cfsroot: prepared the verified root at /sysroot"
+	want "CFSTEST: check done"
+	want_not "boot failed"
+	want_not "OSTree Prepare"
+	if ! tr -d '\r' < "$_sc_log" | grep -qE 'CFSTEST: findmnt: / +composefs overlay ro.*verity=require'; then
+		_sc_err+="/ is not the verity=require composefs overlay; "
+	fi
+	want "cfsroot-generator: cfsroot owns this boot"
+	local state
+	state=$(tr -d '\r' < "$_sc_log" | grep -oE 'CFSTEST: system state: [a-z-]+' | head -n1 | sed 's/.*: //')
+	case $state in running | degraded) ;; *) _sc_err+="system state '$state'; " ;; esac
+	sc_end "trixie as an ostree deployment booted verified through the dracut initramfs ostree deployed (its BLS arguments + cfsroot.digest=) to the default target in ${secs}s: system state '$state'$(tr -d '\r' < "$_sc_log" | sed -n 's/.*CFSTEST: failed unit: \([^ ]*\).*/\1/p' | tr '\n' ' ' | sed 's/^./; failed units: &/')"
+	tr -d '\r' < "$_sc_log" | grep -E 'CFSTEST: (systemd-analyze|system state|failed unit|findmnt)' | sed 's/^.*CFSTEST: /  trixie-ostree: /'
+}
+if [ -z "${DRACUT_ONLY:-}" ] || [[ " $DRACUT_ONLY " == *" trixie "* ]] || [[ " $DRACUT_ONLY " == *" trixie-ostree "* ]]; then
+	trixie_ostree_part
 fi
 
 echo "dracut suite: $(( $(date +%s) - t0 ))s"
