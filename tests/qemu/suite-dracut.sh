@@ -7,7 +7,8 @@
 # Plus: Debian's 98ostree module in the systemd builds (ostree-prepare-root masked when
 # cfsroot owns the boot), a setuid file and a device node planted on the root device refused
 # to uid 65534, and a careless hook that ignores cfsroot's exit status, with a wrong digest:
-# the new root's init never runs.
+# the new root's init never runs. The default policy (halt) stays halted. And the realistic
+# OS (Debian trixie with its own dracut) booted verified, plain and as an ostree deployment.
 # Console logs: $B/test-logs/qemu/dracut-*.log. Boots run one at a time.
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -172,6 +173,48 @@ for v in $DRACUT_VERSIONS; do
 		sc_end "tampered image: fs-verity 'FILE CORRUPTED', cfsroot refused, /sysroot covered, rebooted in ${secs}s, init never ran"
 	done
 done
+
+# The default policy, halt, in the systemd flavour: the machine must stay halted. QEMU does not
+# end on a halt, so the boot runs in the background until the kernel reports the halt, then
+# 5 s more to see that nothing follows, and is stopped.
+v=${DRACUT_VERSIONS##* }
+n=dracut-$v-systemd-halt
+if [ -n "${DRACUT_ONLY:-}" ] && [[ " $DRACUT_ONLY " != *" halt "* ]]; then
+	:
+elif [ -f "$DWORK/dracut-$v-systemd.img" ] || dracut_build "$v" systemd "$DWORK/dracut-$v-systemd.img"; then
+	q=$QWORK/disks/$n.qcow2
+	rm -f "$q"
+	overlay_of "$DISK_BASE" "$q"
+	log=$QLOGS/$n.log
+	QEMU_TIMEOUT=${QEMU_HALT_TIMEOUT:-180} qemu_boot "$log" "$VMLINUZ_612" "$DWORK/dracut-$v-systemd.img" \
+		"console=ttyS0 panic=-1 root=LABEL=$LABEL ro rd.shell=0 cfsroot=$IMAGE_PATH cfsroot.digest=sha256:$wrong" \
+		-drive "file=$q,if=virtio,format=qcow2" &
+	bg=$!
+	halted=''
+	for _ in $(seq 1 "${QEMU_HALT_TIMEOUT:-180}"); do
+		if log_has "$log" "reboot: System halted"; then halted=1; break; fi
+		kill -0 "$bg" 2>/dev/null || break
+		sleep 1
+	done
+	[ -n "$halted" ] && sleep 5
+	still_running=''
+	kill -0 "$bg" 2>/dev/null && still_running=1
+	# Stop the timeout(1) that qemu_boot runs (it passes the signal on to QEMU).
+	for p in $(pgrep -P "$bg"); do kill "$p" 2>/dev/null; done
+	wait "$bg" 2>/dev/null
+	rm -f "$q"
+	sc_begin "$n"
+	want "cfsroot: digest mismatch for $IMAGE_PATH"
+	want "cfsroot: boot failed; halting (cfsroot.on_failure=halt)"
+	want "reboot: System halted"
+	want_not "CFSTEST: init started"
+	[ -n "$still_running" ] || _sc_err+="QEMU ended by itself: the machine did not stay halted; "
+	after=$(tr -d '\r' < "$log" | sed -n '/reboot: System halted/,$p' | sed 1d | grep -v '^qemu-system-x86_64: terminating on signal' | grep -c .)
+	[ "$after" = 0 ] || _sc_err+="$after console lines after the halt; "
+	sc_end "default policy: wrong digest, 'boot failed; halting', the kernel halted, nothing ran for 5 s after, QEMU still up"
+else
+	fail "$n: dracut failed"
+fi
 
 # A careless caller: a mount hook that runs cfsroot without --apply-policy and ignores its
 # exit status (and no pre-pivot backstop), then lets dracut go on; with a wrong digest.
