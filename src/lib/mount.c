@@ -134,9 +134,17 @@ int cfs_open_in_root(int rootfd, const char *path, int flags) {
                 .resolve = CFS_RESOLVE_IN_ROOT | CFS_RESOLVE_NO_MAGICLINKS,
         };
 
-        int fd = cfs_sys_openat2(rootfd, path, &how);
-        if (fd >= 0)
-                return fd;
+        /* With RESOLVE_IN_ROOT a ".." (ostree's boot symlinks have them) fails with EAGAIN
+         * when any mount or rename happened during the lookup, which a systemd initramfs
+         * does all the time around `cfsroot prepare`: openat2(2) says to retry. */
+        int fd;
+        for (unsigned attempt = 0;; attempt++) {
+                fd = cfs_sys_openat2(rootfd, path, &how);
+                if (fd >= 0)
+                        return fd;
+                if (errno != EAGAIN || attempt >= 64)
+                        break;
+        }
         if (errno != ENOSYS)
                 return -errno;
         /* Before 5.6: relative to the root, symlinks in the middle resolve as they may. */
