@@ -13,12 +13,16 @@
 
 #include "blockdev.h"
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "console.h"
+#include "deployment.h"
+#include "escape.h"
 #include "kmod.h"
 #include "log.h"
+#include "measure.h"
 #include "mount.h"
-#include "deployment.h"
 #include "prepare.h"
+#include "rootfs.h"
 #include "switchroot.h"
 #include "util.h"
 #include "verity.h"
@@ -133,43 +137,72 @@ static void rescan_modaliases(void *userdata) {
 
 static int mount_root_device(const struct cfsroot_config *c, struct cfs_kmod *k) {
         _cleanup_free_ char *dev = NULL, *probed = NULL;
+        _cleanup_(cfs_list_freep) char **types = NULL;
+        size_t n_types = 0;
         int r;
 
         if (!c->root)
                 return log_error_errno(EINVAL, "no root= on the kernel command line: add the device that holds %s (root=UUID=..., root=LABEL=... or root=/dev/...)",
-                                       c->image ?: "the ostree sysroot");
+                                       c->image ? CFS_ESC(c->image) : "the ostree sysroot");
         if (c->rootdelay > 0) {
                 log_info("waiting %u s (rootdelay=%u)", c->rootdelay, c->rootdelay);
                 sleep(c->rootdelay);
         }
+        /* rootfstype= is a list, tried in order as the kernel does. */
+        if (c->rootfstype && cfs_list_append_split(&types, &n_types, c->rootfstype) < 0)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (c->rootfstype && n_types == 0)
+                return log_error_errno(EINVAL, "invalid rootfstype=%s: no filesystem type in it", CFS_ESC(c->rootfstype));
         unsigned timeout = c->rootwait ? c->rootwait_sec : CFSROOT_DEFAULT_ROOT_WAIT_SEC;
-        r = cfs_blockdev_wait(c->root, timeout, rescan_modaliases, k, &dev, &probed);
+        r = cfs_blockdev_wait(c->root, types, timeout, rescan_modaliases, k, &dev, &probed);
         if (r < 0)
                 return r;
         T.device = cfs_now_ms();
         step_done("device");
 
-        const char *fstype = c->rootfstype ?: probed;
-        if (!fstype)
-                return log_error_errno(EINVAL, "cannot tell the filesystem type of root device %s: add rootfstype=", dev);
-        char alias[128];
-        snprintf(alias, sizeof alias, "fs-%s", fstype);
-        load_module(k, alias);
-
+        if (!types) {
+                if (!probed)
+                        return log_error_errno(EINVAL, "cannot tell the filesystem type of root device %s: add rootfstype=",
+                                               CFS_ESC(dev));
+                if (cfs_list_append_split(&types, &n_types, probed) < 0)
+                        return log_error_errno(ENOMEM, "out of memory");
+        }
         if (mkdir(SYSROOT, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "cannot create %s: %m", SYSROOT);
-        /* The root device is not covered by the digest, and the booted system keeps it at
-         * /sysroot: its setuid files and device nodes must not work there. The composefs
-         * root takes only file contents from it, which nosuid,nodev does not affect. */
         /* ostree roots: the superblock stays writable for the /etc and /var bind mounts;
          * the /sysroot mount itself is made read-only once they exist. */
         bool rw = c->rw || cfsroot_config_is_ostree(c);
-        if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (rw ? 0 : MS_RDONLY), c->rootflags) < 0)
-                return log_error_errno(errno, "cannot mount root device %s (%s) on %s: %m", dev, fstype, SYSROOT);
-        log_debug("mounted %s (%s) on %s %s, nosuid, nodev", dev, fstype, SYSROOT, rw ? "read-write" : "read-only");
-        T.rootfs = cfs_now_ms();
-        step_done("rootfs");
-        return 0;
+        for (size_t i = 0; i < n_types; i++) {
+                const char *fstype = types[i];
+                _cleanup_free_ char *flags = NULL;
+                char alias[128];
+                snprintf(alias, sizeof alias, "fs-%s", fstype);
+                load_module(k, alias);
+                /* ext2/3/4 take errors=panic from their superblock, which the root device
+                 * chooses: the first corrupt block would panic the kernel before cfsroot
+                 * could refuse. errors=remount-ro makes it an I/O error we report. */
+                if (cfs_rootflags_for(fstype, c->rootflags, &flags) < 0)
+                        return log_error_errno(ENOMEM, "out of memory");
+                /* The root device is not covered by the digest, and the booted system keeps it at
+                 * /sysroot: its setuid files and device nodes must not work there. The composefs
+                 * root takes only file contents from it, which nosuid,nodev does not affect. */
+                if (mount(dev, SYSROOT, fstype, MS_NOSUID | MS_NODEV | (rw ? 0 : MS_RDONLY), flags) < 0) {
+                        r = -errno;
+                        if (i + 1 < n_types && cfs_mount_error_try_next(r)) {
+                                log_debug("root device %s is not %s (%s): trying the next rootfstype=", CFS_ESC(dev),
+                                          CFS_ESC(fstype), strerror(-r));
+                                continue;
+                        }
+                        return log_error_errno(r, "cannot mount root device %s (%s) on %s: %m", CFS_ESC(dev), CFS_ESC(fstype),
+                                               SYSROOT);
+                }
+                log_debug("mounted %s (%s%s%s) on %s %s, nosuid, nodev", CFS_ESC(dev), CFS_ESC(fstype), flags ? ", " : "",
+                          flags ? CFS_ESC(flags) : "", SYSROOT, rw ? "read-write" : "read-only");
+                T.rootfs = cfs_now_ms();
+                step_done("rootfs");
+                return 0;
+        }
+        return log_error_errno(EINVAL, "cannot mount root device %s: no filesystem type to try", CFS_ESC(dev));
 }
 
 /* Verifies the image on the mounted root device and mounts the composefs root at target. */
@@ -220,15 +253,11 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
         r = cfs_kmod_new(NULL, &k);
         if (r < 0)
                 return log_error_errno(r, "cannot load the module index from /lib/modules: %m");
+        cfs_kmod_set_blacklist(k, c->modprobe_blacklist);
         /* Drivers for what is there now; ext4 asks for crc32c only at mount time, and there is
          * no /sbin/modprobe for the kernel to call. */
         rescan_modaliases(k);
         load_module(k, "crypto-crc32c");
-        if (c->rootfstype) {
-                char alias[128];
-                snprintf(alias, sizeof alias, "fs-%s", c->rootfstype);
-                load_module(k, alias);
-        }
         load_module(k, "erofs");
         load_module(k, "overlay");
         load_module(k, "loop");
@@ -259,6 +288,16 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
                         return log_error_errno(initfd, "cannot find init %s in the new root: %m", init);
         }
 
+        /* Measured boot, the last step before the point of no return (tpm_crb and tpm_tis
+         * are built into Debian's kernels; where they are modules, load them now). */
+        if (c->pcr >= 0) {
+                load_module(k, "tpm_crb");
+                load_module(k, "tpm_tis");
+        }
+        r = cfs_measure_root(c);
+        if (r < 0)
+                return r;
+
         /* MS_MOVE refuses mounts under a shared parent. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return log_error_errno(errno, "cannot make the mounts private: %m");
@@ -287,6 +326,9 @@ static int boot(const struct cfsroot_config *c, char **argv, char **envp) {
 
         T.exec = cfs_now_ms();
         log_timing();
+        r = cfs_console_restore();
+        if (r < 0)
+                log_warning_errno(r, "cannot restore kernel.printk_devkmsg: %m");
         execve(init, nargv, envp);
         return log_error_errno(errno, "cannot execute %s in the new root: %m", init);
 }
@@ -341,6 +383,7 @@ static int prepare(const struct cfsroot_config *c, const char *sysroot) {
 
         /* The initramfs may have loaded them already, or have them built in. */
         if (cfs_kmod_new(NULL, &k) >= 0) {
+                cfs_kmod_set_blacklist(k, c->modprobe_blacklist);
                 load_module(k, "erofs");
                 load_module(k, "overlay");
                 load_module(k, "loop");
@@ -354,6 +397,9 @@ static int prepare(const struct cfsroot_config *c, const char *sysroot) {
         }
 
         r = mount_composefs(c, sysroot, workdir, target);
+        if (r < 0)
+                goto out;
+        r = cfs_measure_root(c);
         if (r < 0)
                 goto out;
 
@@ -467,17 +513,15 @@ static void help(void) {
                "Boots a composefs image whose fs-verity digest is on the kernel command line:\n"
                "  cfsroot=IMAGE cfsroot.digest=sha256:HEX [cfsroot.basedir=DIR[:DIR...]]\n"
                "  [cfsroot.verity_check=0|1|2] [cfsroot.on_failure=halt|poweroff|reboot] [cfsroot.debug]\n"
+               "  [cfsroot.pcr=N|off] [cfsroot.tpm=auto|require]\n"
                "  root=DEVICE [rootfstype=] [rootflags=] [ro|rw] [rootwait[=SEC]] [rootdelay=SEC] [init=]\n"
+               "An ostree deployment instead of cfsroot=IMAGE: ostree=PATH (its boot loader entry's) or\n"
+               "cfsroot.ostree (found by the digest alone), [cfsroot.etc=persistent|transient].\n"
                "Without rootwait the root device gets %d s to appear.\n"
                "\n"
                "  -h --help     show this help\n"
                "  -V --version  show the version\n",
                CFSROOT_DEFAULT_ROOT_WAIT_SEC);
-}
-
-static bool ends_with(const char *s, const char *suffix) {
-        size_t a = strlen(s), b = strlen(suffix);
-        return a >= b && streq(s + a - b, suffix);
 }
 
 int main(int argc, char **argv, char **envp) {
@@ -489,8 +533,10 @@ int main(int argc, char **argv, char **envp) {
         int opt;
 
         log_set_prefix("cfsroot");
-        /* As /init the kernel passes its leftover arguments: never parse them as options. */
-        if (getpid() == 1 || (argc > 0 && ends_with(argv[0], "init")))
+        /* As /init the kernel passes its leftover arguments: never parse them as options.
+         * Only PID 1 boots: a name ending in "init" (a copy run by hand, a symlink) must not
+         * start mounting and switching roots under a running system. */
+        if (getpid() == 1)
                 return run_init(argv, envp);
 
         while ((opt = getopt_long(argc, argv, "+hV", options, NULL)) >= 0)

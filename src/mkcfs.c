@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* mkcfs: build a composefs image from a directory tree (optionally filling an object store),
- * from a composefs dump file, or from an ostree commit (its objects are the store). The image appears under its final name only when complete
- * and on disk; on failure nothing is left behind and an existing image is untouched. */
+ * from a composefs dump file, or from an ostree commit (its objects are the store), also
+ * straight into an ostree deployment. The image appears under its final name only when
+ * complete and on disk; on failure nothing is left behind and an existing image is untouched. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #ifdef CFS_HAVE_OSTREE
 #include "ostree-commit.h"
+#include "ostree-deploy.h"
 #endif
 #include "scan.h"
 #include "store.h"
@@ -23,10 +25,12 @@
 struct args {
         const char *source, *image;
         const char *rev; /* --ostree: source is the repository */
+        const char *sysroot; /* --ostree-deployment --sysroot: source is the index */
         const char *store;
         const char *cmdline_path;
-        bool from_dump, ostree, enable_verity, print_digest, one_file_system, verbose;
+        bool from_dump, ostree, deployment, enable_verity, verify_store, print_digest, one_file_system, verbose;
         unsigned threads;
+        unsigned index; /* --ostree-deployment --sysroot */
         struct cfs_write_options wopts;
 };
 
@@ -34,16 +38,24 @@ static void help(void) {
         printf("Usage: mkcfs [OPTIONS] DIR IMAGE\n"
                "       mkcfs [OPTIONS] --from-dump FILE IMAGE\n"
                "       mkcfs [OPTIONS] --ostree REPO REV IMAGE\n"
+               "       mkcfs [OPTIONS] --ostree-deployment DEPLOYDIR\n"
+               "       mkcfs [OPTIONS] --ostree-deployment --sysroot SYSROOT INDEX\n"
                "Build a composefs image (EROFS metadata + overlayfs xattrs) from a directory\n"
                "tree, from a composefs dump file ('-' reads stdin), or from an ostree commit\n"
-               "(REV a ref or commit checksum; the image equals ostree's own, backed by REPO/objects).\n\n"
+               "(REV a ref or commit checksum: the image is ostree's own, backed by REPO/objects).\n\n"
                "  --store DIR           copy file contents into the object store DIR/xx/yyyy...\n"
                "  --enable-verity       enable fs-verity on the store objects and the image\n"
+               "  --verify-store        re-hash every object already in the store before reusing it\n"
                "  --print-digest        print the image's fs-verity digest (hex)\n"
                "  --print-cmdline=PATH  print the kernel command line for the image at PATH\n"
                "  --from-dump           the source is a dump file, not a directory\n"
                "  --ostree              the source is commit REV of the ostree repository REPO;\n"
                "                        with --enable-verity, fs-verity goes on its objects too\n"
+               "  --ostree-deployment   write the image of an ostree deployment's commit to\n"
+               "                        <deployment>/.ostree.cfs and print the kernel arguments\n"
+               "                        that pin it; --enable-verity: on it and its objects\n"
+               "  --sysroot SYSROOT     the deployment is number INDEX of SYSROOT (as listed by\n"
+               "                        ostree admin status), not a directory\n"
                "  --min-version N       lowest composefs format version to use (default 0)\n"
                "  --max-version N       highest composefs format version to use (default 1)\n"
                "  --one-file-system     do not descend into directories on other filesystems\n"
@@ -72,11 +84,14 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 ARG_PRINT_CMDLINE,
                 ARG_FROM_DUMP,
                 ARG_OSTREE,
+                ARG_OSTREE_DEPLOYMENT,
+                ARG_SYSROOT,
                 ARG_MIN_VERSION,
                 ARG_MAX_VERSION,
                 ARG_ONE_FS,
                 ARG_THREADS,
                 ARG_VERSION,
+                ARG_VERIFY_STORE,
         };
         static const struct option options[] = {
                 { "store", required_argument, NULL, ARG_STORE },
@@ -85,6 +100,8 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "print-cmdline", required_argument, NULL, ARG_PRINT_CMDLINE },
                 { "from-dump", no_argument, NULL, ARG_FROM_DUMP },
                 { "ostree", no_argument, NULL, ARG_OSTREE },
+                { "ostree-deployment", no_argument, NULL, ARG_OSTREE_DEPLOYMENT },
+                { "sysroot", required_argument, NULL, ARG_SYSROOT },
                 { "min-version", required_argument, NULL, ARG_MIN_VERSION },
                 { "max-version", required_argument, NULL, ARG_MAX_VERSION },
                 { "one-file-system", no_argument, NULL, ARG_ONE_FS },
@@ -92,6 +109,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "verify-store", no_argument, NULL, ARG_VERIFY_STORE },
                 {},
         };
         bool min_set = false, max_set = false;
@@ -105,6 +123,9 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         break;
                 case ARG_ENABLE_VERITY:
                         a->enable_verity = true;
+                        break;
+                case ARG_VERIFY_STORE:
+                        a->verify_store = true;
                         break;
                 case ARG_PRINT_DIGEST:
                         a->print_digest = true;
@@ -121,6 +142,12 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         break;
                 case ARG_OSTREE:
                         a->ostree = true;
+                        break;
+                case ARG_OSTREE_DEPLOYMENT:
+                        a->deployment = true;
+                        break;
+                case ARG_SYSROOT:
+                        a->sysroot = optarg;
                         break;
                 case ARG_MIN_VERSION:
                 case ARG_MAX_VERSION: {
@@ -169,6 +196,30 @@ static int parse_args(int argc, char **argv, struct args *a) {
         if (a->wopts.min_version > a->wopts.max_version) {
                 log_error("--min-version %u is above --max-version %u", a->wopts.min_version, a->wopts.max_version);
                 return -EINVAL;
+        }
+        if (a->sysroot && !a->deployment) {
+                log_error("--sysroot goes with --ostree-deployment");
+                return -EINVAL;
+        }
+        if (a->deployment) {
+                if (a->ostree || a->from_dump || a->store || a->one_file_system || a->cmdline_path) {
+                        log_error("--ostree-deployment takes no --ostree, --from-dump, --store, --one-file-system or --print-cmdline");
+                        return -EINVAL;
+                }
+                if (argc - optind != 1) {
+                        log_error("Expected %s, got %d argument(s). Try 'mkcfs --help'.", a->sysroot ? "INDEX" : "DEPLOYDIR", argc - optind);
+                        return -EINVAL;
+                }
+                a->source = argv[optind];
+                if (!*a->source || (a->sysroot && !*a->sysroot)) {
+                        log_error("Empty argument given");
+                        return -EINVAL;
+                }
+                if (a->sysroot && parse_uint(a->source, 4096, &a->index) < 0) {
+                        log_error("Invalid deployment index '%s' (0 is the first deployment)", a->source);
+                        return -EINVAL;
+                }
+                return 0;
         }
         if (a->ostree) {
                 if (a->from_dump || a->store || a->one_file_system) {
@@ -229,13 +280,30 @@ static int load_dump(const char *path, cfs_node **ret_root) {
         return 0;
 }
 
-static int load_ostree(const struct args *a, cfs_node **ret_root) {
+#ifdef CFS_HAVE_OSTREE
+/* A commit made by ostree with composefs records the digest of ostree's image of it, which
+ * ours is meant to equal byte for byte: say so when it does not. */
+static void compare_recorded(const struct cfs_ostree_commit_info *info, const uint8_t digest[CFS_DIGEST_SIZE], bool verbose) {
+        char ours[CFS_DIGEST_SIZE * 2 + 1], theirs[CFS_DIGEST_SIZE * 2 + 1];
+        if (!info->has_recorded_digest)
+                return;
+        hex_encode(digest, CFS_DIGEST_SIZE, ours);
+        hex_encode(info->recorded_digest, CFS_DIGEST_SIZE, theirs);
+        if (!streq(ours, theirs))
+                log_warning("The image's digest %s differs from the one commit %s records (ostree.composefs.digest.v0 %s): "
+                            "ostree's own image of it is not this one", ours, info->commit, theirs);
+        else if (verbose)
+                log_info("the image's digest matches the commit's ostree.composefs.digest.v0");
+}
+#endif
+
+static int load_ostree(const struct args *a, cfs_node **ret_root, void *ret_info) {
 #ifdef CFS_HAVE_OSTREE
         struct cfs_ostree_options oo = { .n_threads = a->threads };
-        char commit[CFS_OSTREE_CHECKSUM_HEX];
-        int r = cfs_ostree_read_commit(a->source, a->rev, &oo, ret_root, commit);
+        struct cfs_ostree_commit_info *info = ret_info;
+        int r = cfs_ostree_read_commit(a->source, a->rev, &oo, ret_root, info);
         if (r >= 0 && a->verbose)
-                log_info("'%s' in '%s' is commit %s", a->rev, a->source, commit);
+                log_info("'%s' in '%s' is commit %s", a->rev, a->source, info->commit);
         return r;
 #else
         return log_error_errno(-EOPNOTSUPP, "--ostree: this mkcfs was built without ostree support");
@@ -294,6 +362,7 @@ static int write_image(const struct args *a, cfs_node *root, uint8_t ret_digest[
         r = tmpfile_create(a->image, &t);
         if (r < 0)
                 return log_error_errno(r, "Failed to create a temporary file next to '%s': %m", a->image);
+        CHECK(t.path); /* success sets it (clang's analyzer thinks -errno may be 0) */
 
         r = cfs_image_write(root, t.fd, &a->wopts);
         if (r < 0)
@@ -345,6 +414,77 @@ static int write_image(const struct args *a, cfs_node *root, uint8_t ret_digest[
         return 0;
 }
 
+#ifdef CFS_HAVE_OSTREE
+/* Installs the image into an ostree deployment. ostree seals deployment directories with
+ * the immutable attribute: it is lifted only around the write and always put back. */
+static int run_deployment(const struct args *a) {
+        _cleanup_(cfs_ostree_deployment_done) struct cfs_ostree_deployment d = {};
+        _cleanup_node_ cfs_node *root = NULL;
+        _cleanup_free_ char *image = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        uint8_t digest[CFS_DIGEST_SIZE];
+        bool was_immutable = false;
+        int r, q;
+
+        r = a->sysroot ? cfs_ostree_deployment_by_index(a->sysroot, a->index, &d) : cfs_ostree_deployment_by_dir(a->source, &d);
+        if (r < 0)
+                return r;
+        if (a->verbose)
+                log_info("deployment %d of '%s': '%s', commit %s of '%s'", d.index, d.sysroot, d.dir, d.commit, d.repo);
+
+        struct cfs_ostree_options oo = { .n_threads = a->threads };
+        struct cfs_ostree_commit_info info;
+        r = cfs_ostree_read_commit(d.repo, d.commit, &oo, &root, &info);
+        if (r < 0)
+                return r;
+        if (a->enable_verity) {
+                r = cfs_ostree_enable_verity(d.repo, root);
+                if (r < 0)
+                        return r;
+        }
+
+        if (asprintf(&image, "%s/.ostree.cfs", d.dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        dfd = open(d.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return log_error_errno(-errno, "Failed to open the deployment '%s': %m", d.dir);
+        r = cfs_immutable_lift(dfd, &was_immutable);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lift the immutable attribute of the deployment '%s': %m", d.dir);
+
+        struct args wa = *a;
+        wa.image = image;
+        r = write_image(&wa, root, digest); /* its temporary file is gone when it returns */
+
+        if (was_immutable) {
+                q = cfs_immutable_set(dfd);
+                if (q < 0) {
+                        log_error_errno(q, "Failed to restore the immutable attribute of the deployment '%s': %m (chattr +i restores it)", d.dir);
+                        if (r >= 0)
+                                r = q;
+                }
+        }
+        if (r < 0)
+                return r;
+
+        compare_recorded(&info, digest, a->verbose);
+        char hex[CFS_DIGEST_SIZE * 2 + 1];
+        hex_encode(digest, CFS_DIGEST_SIZE, hex);
+        if (a->verbose)
+                log_info("wrote '%s'%s", image, was_immutable ? " (immutable attribute lifted and restored)" : "");
+        /* With ostree's own boot entry (ostree=...), then for a UKI (the digest alone). */
+        printf("cfsroot.digest=sha256:%s\n", hex);
+        printf("cfsroot.ostree cfsroot.digest=sha256:%s\n", hex);
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return log_error_errno(-EIO, "Failed to write to standard output");
+        return 0;
+}
+#else
+static int run_deployment(const struct args *a) {
+        return log_error_errno(-EOPNOTSUPP, "--ostree-deployment: this mkcfs was built without ostree support");
+}
+#endif
+
 static double now(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -356,11 +496,19 @@ static int run(const struct args *a) {
         uint8_t digest[CFS_DIGEST_SIZE];
         double t0 = now(), t1, t2;
         int r;
+#ifdef CFS_HAVE_OSTREE
+        struct cfs_ostree_commit_info info = {};
+#else
+        char info; /* unused */
+#endif
+
+        if (a->deployment)
+                return run_deployment(a);
 
         if (a->from_dump)
                 r = load_dump(a->source, &root);
         else if (a->ostree)
-                r = load_ostree(a, &root);
+                r = load_ostree(a, &root, &info);
         else {
                 struct cfs_scan_options so = { .n_threads = a->threads, .one_file_system = a->one_file_system };
                 r = cfs_scan(a->source, &so, &root);
@@ -380,14 +528,15 @@ static int run(const struct args *a) {
         }
 #endif
         if (a->store) {
-                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity };
+                struct cfs_store_options so = { .n_threads = a->threads, .enable_verity = a->enable_verity,
+                                                 .verify_store = a->verify_store };
                 struct cfs_store_stats stats;
                 r = cfs_store_fill(a->store, a->source, root, &so, &stats);
                 if (r < 0)
                         return r;
                 if (a->verbose)
-                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes) in %.3f s", a->store,
-                                stats.n_objects, stats.n_new, stats.new_bytes, now() - t1);
+                        log_info("store '%s': %zu objects, %zu new (%" PRIu64 " bytes), %zu replaced in %.3f s", a->store,
+                                 stats.n_objects, stats.n_new, stats.new_bytes, stats.n_replaced, now() - t1);
         }
 
         t2 = now();
@@ -396,6 +545,10 @@ static int run(const struct args *a) {
                 return r;
         if (a->verbose)
                 log_info("wrote '%s' in %.3f s", a->image, now() - t2);
+#ifdef CFS_HAVE_OSTREE
+        if (a->ostree)
+                compare_recorded(&info, digest, a->verbose);
+#endif
 
         char hex[CFS_DIGEST_SIZE * 2 + 1];
         hex_encode(digest, CFS_DIGEST_SIZE, hex);

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "cmdline.h"
+#include "rootfs.h"
 #include "util.h"
 
 #define MAX_SECONDS 86400u
@@ -25,6 +26,8 @@ enum cfs_key {
         KEY_DEBUG,
         KEY_OSTREE,
         KEY_ETC,
+        KEY_PCR,
+        KEY_TPM,
         _KEY_MAX,
 };
 
@@ -37,6 +40,8 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_DEBUG] = "cfsroot.debug",
         [KEY_OSTREE] = "cfsroot.ostree",
         [KEY_ETC] = "cfsroot.etc",
+        [KEY_PCR] = "cfsroot.pcr",
+        [KEY_TPM] = "cfsroot.tpm",
 };
 
 struct parse_state {
@@ -235,6 +240,19 @@ static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
                 if (!streq(v, "persistent") && !streq(v, "transient"))
                         return fail(s, "invalid cfsroot.etc=%s: expected persistent or transient", v);
                 break;
+        case KEY_PCR: {
+                /* Plain decimal 0..23 (the PCRs every TPM 2.0 PC client has), or "off". */
+                size_t l = strlen(v);
+                if (!streq(v, "off") &&
+                    (l < 1 || l > 2 || !isdigit((unsigned char) v[0]) || (l == 2 && (v[0] == '0' || !isdigit((unsigned char) v[1]))) ||
+                     atoi(v) > CFSROOT_PCR_MAX))
+                        return fail(s, "invalid cfsroot.pcr=%s: expected a PCR number 0-%d or off", v, CFSROOT_PCR_MAX);
+                break;
+        }
+        case KEY_TPM:
+                if (!streq(v, "auto") && !streq(v, "require"))
+                        return fail(s, "invalid cfsroot.tpm=%s: expected auto or require", v);
+                break;
         default:
                 CHECK(false);
         }
@@ -272,6 +290,12 @@ static int set_cfs_key(struct parse_state *s, enum cfs_key k, const char *raw) {
                 break;
         case KEY_ETC:
                 c->etc = streq(v, "transient") ? CFSROOT_ETC_TRANSIENT : CFSROOT_ETC_PERSISTENT;
+                break;
+        case KEY_PCR:
+                c->pcr = streq(v, "off") ? -1 : atoi(v);
+                break;
+        case KEY_TPM:
+                c->tpm_require = streq(v, "require");
                 break;
         default:
                 break;
@@ -343,6 +367,17 @@ static int apply(struct parse_state *s, char *key, const char *val) {
                 c->rootwait_sec = val ? n : 0;
                 return 0;
         }
+        if (streq(key, "modprobe.blacklist") && val) {
+                size_t first = c->n_modprobe_blacklist;
+                if (cfs_list_append_split(&c->modprobe_blacklist, &c->n_modprobe_blacklist, val) < 0)
+                        return -ENOMEM;
+                /* Module names, like parameter names, do not tell '-' from '_'. */
+                for (size_t i = first; i < c->n_modprobe_blacklist; i++)
+                        for (char *p = c->modprobe_blacklist[i]; *p; p++)
+                                if (*p == '-')
+                                        *p = '_';
+                return 0;
+        }
         if (streq(key, "rootdelay") && val) {
                 if (parse_seconds(val, &n) < 0)
                         return fail(s, "invalid rootdelay=%s: expected a number of seconds", val);
@@ -356,7 +391,8 @@ int cfsroot_config_parse(const char *cmdline, struct cfsroot_config *ret, char *
         struct parse_state s = { .c = ret, .err = err, .errlen = errlen };
         int r = 0;
 
-        *ret = (struct cfsroot_config) { .verity_check = -1, .on_failure = CFSROOT_ON_FAILURE_HALT };
+        *ret = (struct cfsroot_config) { .verity_check = -1, .on_failure = CFSROOT_ON_FAILURE_HALT,
+                                         .pcr = CFSROOT_DEFAULT_PCR };
         if (err && errlen > 0)
                 err[0] = '\0';
 
@@ -402,6 +438,8 @@ int cfsroot_config_check(struct cfsroot_config *c, bool *ret_unverified, char *e
                 return fail(&s, "cfsroot.etc= applies to ostree roots only: add ostree= or cfsroot.ostree, or remove it");
         if (!c->have_digest && c->verity_check != 0 && c->verity_check != 1)
                 return fail(&s, "no cfsroot.digest= given: refusing to boot an unverified root (add cfsroot.digest=, or cfsroot.verity_check=0|1 to accept an unverified root)");
+        if (c->tpm_require && c->pcr < 0)
+                return fail(&s, "cfsroot.tpm=require contradicts cfsroot.pcr=off: remove one of them");
         if (c->verity_check < 0)
                 c->verity_check = 2;
         if (!c->basedirs) {
@@ -431,6 +469,7 @@ void cfsroot_config_done(struct cfsroot_config *c) {
         free(c->rootflags);
         free(c->init);
         free(c->ostree);
+        cfs_list_free(c->modprobe_blacklist);
         *c = (struct cfsroot_config) { .verity_check = -1 };
 }
 

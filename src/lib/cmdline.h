@@ -29,6 +29,9 @@ enum cfsroot_etc {
 #define CFSROOT_DEFAULT_BASEDIR "/cfs/objects"
 /* ostree roots: the repository's content objects back the deployment's .ostree.cfs. */
 #define CFSROOT_OSTREE_DEFAULT_BASEDIR "/ostree/repo/objects"
+/* Measured boot: the UAPI PCR registry gives PCR 15 to system identity. */
+#define CFSROOT_DEFAULT_PCR 15
+#define CFSROOT_PCR_MAX 23
 
 struct cfsroot_config {
         /* cfsroot.* keys */
@@ -41,10 +44,12 @@ struct cfsroot_config {
         int verity_check;    /* 0, 1, 2; -1 when not given */
         enum cfsroot_on_failure on_failure;
         bool debug;
+        int pcr;             /* cfsroot.pcr=N: PCR to extend; -1 for off; default CFSROOT_DEFAULT_PCR */
+        bool tpm_require;    /* cfsroot.tpm=require: no TPM fails the boot (default auto) */
 
         /* standard kernel keys (last one wins, as in the kernel) */
         char *root;          /* root= */
-        char *rootfstype;    /* rootfstype= */
+        char *rootfstype;    /* rootfstype=, a comma-separated list tried in order */
         char *rootflags;     /* rootflags= */
         bool rw;             /* "rw" given after any "ro" */
         bool rootwait;       /* rootwait or rootwait=N */
@@ -56,6 +61,11 @@ struct cfsroot_config {
         char *ostree;        /* ostree=/ostree/boot.N/OS/BOOTCSUM/SERIAL, from ostree's BLS entries */
         bool ostree_scan;    /* cfsroot.ostree: the deployment is found by cfsroot.digest alone */
         enum cfsroot_etc etc; /* cfsroot.etc=persistent|transient */
+
+        /* modprobe.blacklist=a,b (may repeat): modules cfsroot never loads, nor anything
+         * that depends on them. NULL-terminated, '-' written as '_'. */
+        char **modprobe_blacklist;
+        size_t n_modprobe_blacklist;
 };
 
 /* True when the root is an ostree deployment (ostree= or cfsroot.ostree). */

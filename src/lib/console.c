@@ -13,6 +13,9 @@ static int kmsg_fd = -EBADF;
 static int console_fd = -EBADF;
 static int console_loglevel = 0;  /* 0: unknown, so always write to the console ourselves */
 static bool kmsg_unlimited = false;
+/* kernel.printk_devkmsg as we found it ("ratelimit" by default), restored before exec: the
+ * booted system must keep /dev/kmsg rate limiting against its own userspace. */
+static char devkmsg_saved[32];
 
 static int read_small_file(const char *path, char *buf, size_t n) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -48,6 +51,9 @@ void cfs_console_open(void) {
         kmsg_fd = open("/dev/kmsg", O_WRONLY | O_NOCTTY | O_CLOEXEC);
         console_fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
 
+        devkmsg_saved[0] = '\0';
+        if (read_small_file("/proc/sys/kernel/printk_devkmsg", devkmsg_saved, sizeof devkmsg_saved) < 0)
+                devkmsg_saved[0] = '\0';
         /* Fails when printk.devkmsg= on the command line locked the setting: then read it. */
         _cleanup_close_ int fd = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY | O_CLOEXEC);
         if (fd >= 0)
@@ -58,6 +64,25 @@ void cfs_console_open(void) {
                 console_loglevel = atoi(buf);
 
         log_set_sink(sink, NULL);
+}
+
+int cfs_console_restore(void) {
+        char now[32];
+
+        if (!devkmsg_saved[0])
+                return 0;
+        /* Nothing to undo when it was already what we set, or locked by printk.devkmsg=. */
+        if (read_small_file("/proc/sys/kernel/printk_devkmsg", now, sizeof now) == 0 && streq(now, devkmsg_saved))
+                return 0;
+        _cleanup_close_ int fd = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        int r = loop_write(fd, devkmsg_saved, strlen(devkmsg_saved));
+        if (r < 0)
+                return r;
+        /* From here on our own /dev/kmsg lines may be rate limited: echo them ourselves. */
+        kmsg_unlimited = false;
+        return 0;
 }
 
 void cfs_console_close(void) {

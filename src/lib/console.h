@@ -8,3 +8,6 @@
  * (kernel.printk_devkmsg=on) unless the command line locked it. Installs the sink. */
 void cfs_console_open(void);
 void cfs_console_close(void);
+/* Puts kernel.printk_devkmsg back to the value cfs_console_open() found (it sets "on" so
+ * that no line of ours is rate limited away). Returns 0 or -errno. */
+int cfs_console_restore(void);

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "composefs-root.h"
+#include "escape.h"
 #include "log.h"
 #include "mount.h"
 #include "booted-record.h"
@@ -31,7 +33,7 @@ const char *cfs_ostree_init(const char *init) {
         size_t n = init ? strlen(init) : 0;
 
         if (n >= sizeof prepare_root - 1 && streq(init + n - (sizeof prepare_root - 1), prepare_root)) {
-                log_info("ignoring init=%s: cfsroot prepares the ostree root itself", init);
+                log_info("ignoring init=%s: cfsroot prepares the ostree root itself", CFS_ESC(init));
                 return NULL;
         }
         return init;
@@ -68,7 +70,7 @@ static int fd_path(int fd, char **ret) {
         snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
         ssize_t n = readlink(link, buf, sizeof buf - 1);
         if (n < 0)
-                return -errno;
+                return errno > 0 ? -errno : -EIO; /* never 0 without *ret */
         if ((size_t) n >= sizeof buf - 1)
                 return -ENAMETOOLONG;
         buf[n] = '\0';
@@ -82,7 +84,11 @@ static int path_in_root(int sysroot_fd, int dfd, char **ret) {
         _cleanup_free_ char *root = NULL, *dir = NULL;
         int r;
 
-        if ((r = fd_path(sysroot_fd, &root)) < 0 || (r = fd_path(dfd, &dir)) < 0)
+        r = fd_path(sysroot_fd, &root);
+        if (r < 0)
+                return r;
+        r = fd_path(dfd, &dir);
+        if (r < 0)
                 return r;
         size_t n = streq(root, "/") ? 0 : strlen(root);
         if (strncmp(dir, root, n) != 0 || dir[n] != '/')
@@ -104,12 +110,12 @@ static int fill_deployment(int sysroot_fd, const char *path, struct cfs_ostree_d
         r = cfs_ostree_parse_deploy_path(path, &stateroot);
         if (r < 0)
                 return r == -ENOMEM ? log_error_errno(r, "out of memory")
-                                    : log_error_errno(r, "%s is not an ostree deployment (" DEPLOY_ROOT "/STATEROOT/deploy/NAME)", path);
+                                    : log_error_errno(r, "%s is not an ostree deployment (" DEPLOY_ROOT "/STATEROOT/deploy/NAME)", CFS_ESC(path));
         _cleanup_close_ int dfd = cfs_open_in_root(sysroot_fd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
-                return log_error_errno(dfd, "cannot open the deployment %s: %m", path);
+                return log_error_errno(dfd, "cannot open the deployment %s: %m", CFS_ESC(path));
         if (fstat(dfd, &st) < 0)
-                return log_error_errno(errno, "cannot stat the deployment %s: %m", path);
+                return log_error_errno(errno, "cannot stat the deployment %s: %m", CFS_ESC(path));
         *ret = (struct cfs_ostree_deployment) {
                 .path = TAKE_PTR(p),
                 .stateroot = TAKE_PTR(stateroot),
@@ -123,11 +129,11 @@ static int fill_deployment(int sysroot_fd, const char *path, struct cfs_ostree_d
 static int resolve_ostree_arg(int sysroot_fd, const char *arg, char **ret_path) {
         _cleanup_close_ int dfd = cfs_open_in_root(sysroot_fd, arg, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return log_error_errno(dfd, "cannot resolve ostree=%s on the root device: %m", arg);
+                return log_error_errno(dfd, "cannot resolve ostree=%s on the root device: %m", CFS_ESC(arg));
         int r = path_in_root(sysroot_fd, dfd, ret_path);
         if (r < 0)
-                return log_error_errno(r, "cannot tell where ostree=%s leads on the root device: %m", arg);
-        log_debug("ostree=%s resolves to %s", arg, *ret_path);
+                return log_error_errno(r, "cannot tell where ostree=%s leads on the root device: %m", CFS_ESC(arg));
+        log_debug("ostree=%s resolves to %s", CFS_ESC(arg), CFS_ESC(*ret_path));
         return 0;
 }
 
@@ -181,13 +187,13 @@ static int scan_deployments(int sysroot_fd, const uint8_t *digest, struct matche
                         return log_error_errno(ENOMEM, "out of memory");
                 int dfd = openat(dirfd(osdir), sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (dfd < 0) {
-                        log_debug("skipping %s/%s: %s", DEPLOY_ROOT, sub, strerror(errno));
+                        log_debug("skipping %s/%s: %s", DEPLOY_ROOT, CFS_ESC(sub), strerror(errno));
                         continue;
                 }
                 _cleanup_closedir_ DIR *deploys = fdopendir(dfd);
                 if (!deploys) {
                         safe_close(dfd);
-                        return log_error_errno(errno, "cannot read %s/%s: %m", DEPLOY_ROOT, sub);
+                        return log_error_errno(errno, "cannot read %s/%s: %m", DEPLOY_ROOT, CFS_ESC(sub));
                 }
                 struct dirent *de;
                 while ((errno = 0, de = readdir(deploys))) {
@@ -200,8 +206,8 @@ static int scan_deployments(int sysroot_fd, const uint8_t *digest, struct matche
                         uint8_t got[CFS_DIGEST_SIZE];
                         int r = measure_image(one, got);
                         if (r < 0) {
-                                log_debug("no measurable %s in %s/%s/%s: %s", CFS_OSTREE_IMAGE, DEPLOY_ROOT, sub,
-                                          de->d_name, strerror(-r));
+                                log_debug("no measurable %s in %s/%s/%s: %s", CFS_OSTREE_IMAGE, DEPLOY_ROOT, CFS_ESC(sub),
+                                          CFS_ESC(de->d_name), strerror(-r));
                                 continue;
                         }
                         m->measured++;
@@ -213,7 +219,7 @@ static int scan_deployments(int sysroot_fd, const uint8_t *digest, struct matche
                         m->n++;
                 }
                 if (errno != 0)
-                        return log_error_errno(errno, "cannot read %s/%s: %m", DEPLOY_ROOT, sub);
+                        return log_error_errno(errno, "cannot read %s/%s: %m", DEPLOY_ROOT, CFS_ESC(sub));
         }
         if (errno != 0)
                 return log_error_errno(errno, "cannot read %s: %m", DEPLOY_ROOT);
@@ -237,19 +243,19 @@ static int find_by_digest(int sysroot_fd, const uint8_t *digest, char **ret_path
                  * boot is not the digest's to decide, so neither is booted. */
                 size_t len = 1;
                 for (size_t i = 0; i < m.n; i++)
-                        len += strlen(m.v[i]) + 2;
+                        len += CFS_ESCAPE_BUF + 2;
                 _cleanup_free_ char *names = calloc(1, len);
                 if (!names)
                         return log_error_errno(ENOMEM, "out of memory");
                 for (size_t i = 0; i < m.n; i++) {
                         if (i > 0)
                                 strcat(names, ", ");
-                        strcat(names, m.v[i]);
+                        strcat(names, CFS_ESC(m.v[i]));
                 }
                 return log_error_errno(ENOTUNIQ, "%zu deployments have digest sha256:%s: %s; one digest must pin one deployment: boot the boot loader entry with its ostree=, or undeploy the duplicate",
                                        m.n, hex, names);
         }
-        log_info("found deployment %s by its digest (%u images measured)", m.v[0], m.measured);
+        log_info("found deployment %s by its digest (%u images measured)", CFS_ESC(m.v[0]), m.measured);
         *ret_path = TAKE_PTR(m.v[0]);
         m.n = 0;
         return 0;
@@ -294,11 +300,11 @@ static int make_dir(const char *path, mode_t mode) {
 static int bind_from_root(int sysroot_fd, const char *path, const char *dest) {
         _cleanup_close_ int fd = cfs_open_in_root(sysroot_fd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-                return log_error_errno(fd, "cannot open %s on the root device: %m", path);
+                return log_error_errno(fd, "cannot open %s on the root device: %m", CFS_ESC(path));
         char self[64];
         snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
         if (mount(self, dest, NULL, MS_BIND, NULL) < 0)
-                return log_error_errno(errno, "cannot bind-mount %s on %s: %m", path, dest);
+                return log_error_errno(errno, "cannot bind-mount %s on %s: %m", CFS_ESC(path), CFS_ESC(dest));
         return 0;
 }
 
@@ -390,6 +396,11 @@ int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, c
         r = make_dir("/run/ostree", 0755);
         if (r < 0)
                 return log_error_errno(r, "cannot create /run/ostree: %m");
+        /* PID-1 mode mounts the root device writable; an initramfs calling prepare decides. */
+        struct statvfs sv;
+        if (statvfs(sysroot, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+                log_warning("%s is mounted read-only: the deployment's /etc and /var will be read-only too (mount the root device read-write, e.g. with rw)",
+                            sysroot);
 
         if (etc == CFSROOT_ETC_TRANSIENT)
                 r = mount_transient_etc(target, etc_dest);
@@ -422,7 +433,7 @@ int cfs_ostree_assemble(const struct cfs_ostree_deployment *d, int sysroot_fd, c
         r = remount_ro(sysroot);
         if (r < 0)
                 return log_error_errno(r, "cannot make %s read-only: %m", sysroot);
-        log_info("ostree deployment %s: /etc %s, /var from %s, %s read-only", d->path,
-                 etc == CFSROOT_ETC_TRANSIENT ? "transient (lost at reboot)" : "persistent", var_src, sysroot);
+        log_info("ostree deployment %s: /etc %s, /var from %s, %s read-only", CFS_ESC(d->path),
+                 etc == CFSROOT_ETC_TRANSIENT ? "transient (lost at reboot)" : "persistent", CFS_ESC(var_src), CFS_ESC(sysroot));
         return 0;
 }

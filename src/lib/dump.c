@@ -231,7 +231,7 @@ static int parse_u64(struct parser *p, const char *field, const char *s, size_t 
 static int parse_mtime(struct parser *p, const char *s, size_t len, int64_t *ret_sec, uint32_t *ret_nsec) {
         const char *dot = memchr(s, '.', len);
         bool neg = len > 0 && s[0] == '-';
-        uint64_t sec, nsec;
+        uint64_t sec = 0, nsec = 0; /* set for the analyzers: they do not follow parse_error() */
         int r;
 
         if (!dot)
@@ -314,7 +314,7 @@ static size_t xattr_cost(size_t key_len, size_t value_len, bool first) {
 static int parse_xattr(struct parser *p, cfs_node *n, const char *s, size_t len, size_t *budget) {
         const char *eq = memchr(s, '=', len);
         _cleanup_free_ char *key = NULL, *value = NULL;
-        size_t key_len, value_len;
+        size_t key_len = 0, value_len = 0; /* set for the analyzers (parse_error() is variadic) */
         int r;
 
         if (!eq)
@@ -602,6 +602,8 @@ static int resolve_links(struct parser *p) {
                         }
                         cur = hit->i;
                 }
+                /* resolve_path() set every tgt[] entry; a DONE link has its target set. */
+                CHECK(final);
                 for (size_t k = 0; k < len; k++) {
                         struct pending_link *l = &p->links[chain[k]];
                         p->line = l->line;

@@ -514,7 +514,7 @@ static int collect_xattrs(struct reader *r, const struct inode_info *ino, struct
                 return bad("inode %" PRIu64 ": too many xattrs", ino->nid);
 
         for (uint64_t off = inline_off; off < end;) {
-                uint64_t sz;
+                uint64_t sz = 0; /* set for the analyzers: they do not follow bad() (variadic) */
                 k = GROW_ARRAY(x, alloc, n + 1, 8);
                 if (k < 0)
                         goto fail;
@@ -810,7 +810,7 @@ static int read_tree(struct reader *r, uint64_t root_nid, cfs_node **ret) {
         _cleanup_node_ cfs_node *root = NULL;
         struct frame *stack = NULL;
         size_t depth = 0, alloc = 0;
-        struct inode_info ino;
+        struct inode_info ino = {}; /* set for the analyzers: they do not follow bad() (variadic) */
         int k;
 
         k = read_inode(r, root_nid, &ino);

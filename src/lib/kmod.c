@@ -23,6 +23,7 @@ struct cfs_kmod {
         struct kmod_ctx *ctx;
         void *tried; /* tsearch tree of struct alias_result, by alias */
         unsigned loaded;
+        char *const *blacklist; /* modprobe.blacklist=, not owned */
 };
 
 _printf_(6, 0) static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
@@ -77,6 +78,57 @@ static void unref_listp(struct kmod_list **l) {
                 kmod_module_unref_list(*l);
 }
 
+void cfs_kmod_set_blacklist(struct cfs_kmod *k, char *const *names) {
+        k->blacklist = names;
+}
+
+/* The entry of names equal to name ('-' and '_' alike), or NULL. */
+static const char *listed_entry(char *const *names, const char *name) {
+        for (char *const *p = names; p && *p; p++) {
+                const char *x = *p, *y = name;
+                for (; *x && *y; x++, y++)
+                        if (*x != *y && !((*x == '-' || *x == '_') && (*y == '-' || *y == '_')))
+                                break;
+                if (!*x && !*y)
+                        return *p;
+        }
+        return NULL;
+}
+
+bool cfs_module_name_listed(char *const *names, const char *name) {
+        return listed_entry(names, name) != NULL;
+}
+
+/* The blacklisted module that loading m would insert (m itself, one of its dependencies,
+ * which modules.dep lists in full, or a soft dependency), or NULL. modprobe applies modprobe.blacklist= the same way
+ * to every module it inserts. */
+static const char *blacklisted(struct cfs_kmod *k, struct kmod_module *m) {
+        const char *hit;
+
+        if (!k->blacklist)
+                return NULL;
+        hit = listed_entry(k->blacklist, kmod_module_get_name(m));
+        if (hit)
+                return hit;
+        /* Soft dependencies (pre: and post:) are inserted along with m too. */
+        _cleanup_(unref_listp) struct kmod_list *deps = kmod_module_get_dependencies(m);
+        _cleanup_(unref_listp) struct kmod_list *pre = NULL;
+        _cleanup_(unref_listp) struct kmod_list *post = NULL;
+        (void) kmod_module_get_softdeps(m, &pre, &post);
+        struct kmod_list *lists[] = { deps, pre, post };
+        for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+                struct kmod_list *e;
+                kmod_list_foreach(e, lists[i]) {
+                        struct kmod_module *d = kmod_module_get_module(e);
+                        hit = listed_entry(k->blacklist, kmod_module_get_name(d));
+                        kmod_module_unref(d);
+                        if (hit)
+                                return hit;
+                }
+        }
+        return NULL;
+}
+
 static int load_uncached(struct cfs_kmod *k, const char *alias) {
         _cleanup_(unref_listp) struct kmod_list *list = NULL;
         struct kmod_list *e;
@@ -91,6 +143,15 @@ static int load_uncached(struct cfs_kmod *k, const char *alias) {
 
         kmod_list_foreach(e, list) {
                 struct kmod_module *m = kmod_module_get_module(e);
+                const char *bl = blacklisted(k, m);
+                if (bl) {
+                        log_info("not loading module %s for %s: %s is in modprobe.blacklist=", kmod_module_get_name(m),
+                                 alias, bl);
+                        if (first_error == 0)
+                                first_error = -EPERM;
+                        kmod_module_unref(m);
+                        continue;
+                }
                 /* No flags: a module already in the kernel (live or built in) is success. */
                 r = kmod_module_probe_insert_module(m, 0, NULL, NULL, NULL, NULL);
                 if (r == -EEXIST)

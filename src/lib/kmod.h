@@ -22,6 +22,14 @@ static inline void cfs_kmod_freep(struct cfs_kmod **k) { cfs_kmod_free(*k); }
  * Each alias is resolved once; repeated calls return the first result. */
 int cfs_kmod_load(struct cfs_kmod *k, const char *alias);
 
+/* modprobe.blacklist=: names (NULL-terminated, kept by reference, must outlive k) are never
+ * inserted, nor any module that depends on one of them (cfs_kmod_load then returns -EPERM
+ * for that module and logs it). */
+void cfs_kmod_set_blacklist(struct cfs_kmod *k, char *const *names);
+
+/* Whether name is in names, '-' and '_' counting as the same character. */
+bool cfs_module_name_listed(char *const *names, const char *name);
+
 /* Calls cb for the content of every "modalias" file below dir (a sysfs devices tree),
  * without following symlinks. Returns the number of files seen or -errno. */
 typedef void (*cfs_modalias_cb)(const char *modalias, void *userdata);

@@ -5,6 +5,7 @@
  * stderr by default, the kernel log and console in cfsroot. */
 #pragma once
 
+#include <errno.h>
 #include <stdarg.h>
 
 enum {
@@ -27,8 +28,13 @@ void log_set_prefix(const char *prefix);
 int log_internal(int level, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int log_internalv(int level, int error, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
-#define log_error_errno(e, ...) log_internal(LOG_LEVEL_ERR, (e), __VA_ARGS__)
-#define log_warning_errno(e, ...) log_internal(LOG_LEVEL_WARNING, (e), __VA_ARGS__)
+/* What the *_errno macros return: the negative error, and never 0. An error of 0 (errno not
+ * set where it was expected) becomes -EIO, so a logged failure can never read as success;
+ * being inline, it also lets static analysers see that these calls return < 0. */
+static inline int log_errno_ret(int r) { return r < 0 ? r : -EIO; }
+
+#define log_error_errno(e, ...) log_errno_ret(log_internal(LOG_LEVEL_ERR, (e), __VA_ARGS__))
+#define log_warning_errno(e, ...) log_errno_ret(log_internal(LOG_LEVEL_WARNING, (e), __VA_ARGS__))
 #define log_error(...) ((void) log_internal(LOG_LEVEL_ERR, 0, __VA_ARGS__))
 #define log_warning(...) ((void) log_internal(LOG_LEVEL_WARNING, 0, __VA_ARGS__))
 #define log_notice(...) ((void) log_internal(LOG_LEVEL_NOTICE, 0, __VA_ARGS__))

@@ -1,20 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /* Reading an ostree commit into a cfs_node tree (see ostree-commit.h for the rules).
  *
- * Two passes. The directory structure (commit, dirtree and dirmeta objects, all small) is
- * walked on the calling thread. The content objects, where nearly all the bytes are, are
- * then loaded by worker threads, each with its own OstreeRepo, one job per distinct object:
- * libostree gives the metadata (for bare-user it comes from the object's user.ostreemeta
- * xattr), and the content is read once through a stream that feeds our fs-verity context
- * while ostree_checksum_file_from_input() computes the ostree checksum from the same bytes.
- * Results are applied to the nodes on the calling thread, so workers touch no shared state
- * but their own job. */
+ * The directory structure (commit, dirtree and dirmeta objects, all small) is walked on the
+ * calling thread, each object checked by the SHA-256 of its bytes. The content objects,
+ * where nearly all the bytes are, are loaded by worker threads (each with its own
+ * OstreeRepo), one job per distinct object, taken as soon as a directory's entries are
+ * queued, so walking and reading overlap; the calling thread joins them after the walk.
+ *
+ * For each content object libostree gives the metadata (ostree_repo_load_file(), or for bare
+ * repositories fstat plus ostree_fs_get_all_xattrs(): see load_object_bare()) and the header
+ * bytes ostree hashes before the content (ostree_raw_file_to_content_stream() without
+ * content). The content is then read once, in big chunks, each feeding both the ostree
+ * checksum (SHA-256 of header + content) and the fs-verity digest.
+ *
+ * Results go to the nodes on the calling thread after the join: workers write nothing but
+ * their own job. */
 #include <fcntl.h>
 #include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <openssl/evp.h>
 #include <ostree.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 /* glib defines these too, identically; ours follow. */
 #undef MIN
@@ -22,73 +30,15 @@
 
 #include "log.h"
 #include "ostree-commit.h"
-#include "scan.h"
 #include "store.h"
 #include "util.h"
 #include "verity.h"
 
-#define READ_CHUNK (256 * 1024)
+/* Files up to this size are read whole and get their fs-verity digest without a context. */
+#define READ_CHUNK CFS_VERITY_SMALL_MAX
+#define HEADER_CACHE 16
 
-/* ---- A GInputStream that reads a base stream in big chunks and feeds each chunk to an
- * fs-verity context before handing it on: one read, two hashes. ---- */
-
-typedef struct {
-        GInputStream parent_instance;
-        GInputStream *base;
-        cfs_verity_ctx *verity;
-        uint8_t *buf; /* READ_CHUNK bytes, the caller's */
-        size_t len, pos;
-        uint64_t total;
-} CfsTeeStream;
-
-typedef struct {
-        GInputStreamClass parent_class;
-} CfsTeeStreamClass;
-
-GType cfs_tee_stream_get_type(void);
-G_DEFINE_TYPE(CfsTeeStream, cfs_tee_stream, G_TYPE_INPUT_STREAM)
-
-static gssize cfs_tee_stream_read(GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
-                                  GError **error) {
-        CfsTeeStream *self = (CfsTeeStream *) stream;
-
-        if (self->pos == self->len) {
-                gssize n = g_input_stream_read(self->base, self->buf, READ_CHUNK, cancellable, error);
-                if (n <= 0)
-                        return n;
-                cfs_verity_update(self->verity, self->buf, (size_t) n);
-                self->total += (uint64_t) n;
-                self->len = (size_t) n;
-                self->pos = 0;
-        }
-        size_t n = MIN((size_t) count, self->len - self->pos);
-        memcpy(buffer, self->buf + self->pos, n);
-        self->pos += n;
-        return (gssize) n;
-}
-
-static void cfs_tee_stream_finalize(GObject *object) {
-        CfsTeeStream *self = (CfsTeeStream *) object;
-        g_clear_object(&self->base);
-        G_OBJECT_CLASS(cfs_tee_stream_parent_class)->finalize(object);
-}
-
-static void cfs_tee_stream_class_init(CfsTeeStreamClass *klass) {
-        G_OBJECT_CLASS(klass)->finalize = cfs_tee_stream_finalize;
-        G_INPUT_STREAM_CLASS(klass)->read_fn = cfs_tee_stream_read;
-}
-
-static void cfs_tee_stream_init(CfsTeeStream *self) {}
-
-static CfsTeeStream *cfs_tee_stream_new(GInputStream *base, cfs_verity_ctx *verity, uint8_t *buf) {
-        CfsTeeStream *s = g_object_new(cfs_tee_stream_get_type(), NULL);
-        s->base = g_object_ref(base);
-        s->verity = verity;
-        s->buf = buf;
-        return s;
-}
-
-/* ---- Errors from glib: the message is kept for the one log line the caller writes. ---- */
+/* ---- Errors from glib: the message is kept for the one log line the caller writes ---- */
 
 static int gerror_to_errno(const GError *e) {
         if (!e)
@@ -101,25 +51,6 @@ static int gerror_to_errno(const GError *e) {
                 return -EACCES;
         return -EIO;
 }
-
-static void gerrorp(GError **e) {
-        if (*e)
-                g_error_free(*e);
-}
-#define _cleanup_gerror_ _cleanup_(gerrorp)
-
-static void gobjectp(void *p) {
-        void *o = *(void **) p;
-        if (o)
-                g_object_unref(o);
-}
-#define _cleanup_gobject_ _cleanup_(gobjectp)
-
-static void gvariantp(GVariant **v) {
-        if (*v)
-                g_variant_unref(*v);
-}
-#define _cleanup_gvariant_ _cleanup_(gvariantp)
 
 /* ---- Objects ---- */
 
@@ -138,6 +69,13 @@ struct object_job {
         char *error_msg;
 };
 
+/* key: the checksum's first 8 bytes, so a probe reads the job only on a likely match
+ * (jobs are spread over megabytes: each dereference is a cache miss). */
+struct index_slot {
+        uint64_t key;
+        size_t job; /* job index + 1, 0 = free */
+};
+
 struct node_ref {
         cfs_node *node;
         size_t job;
@@ -146,21 +84,68 @@ struct node_ref {
 struct reader {
         const char *repo_path;
         OstreeRepo *repo;
-        GHashTable *jobs_by_csum;    /* hex -> index + 1 */
+        struct index_slot *job_index; /* open addressing on the checksum */
+        size_t job_index_size;       /* a power of two, at least twice n_jobs */
         GHashTable *dirmeta_cache;   /* hex -> GVariant (checked) */
-        struct object_job *jobs;
-        size_t n_jobs, jobs_alloc;
+        /* Jobs live in fixed chunks that never move, so a worker may hold one while the walk
+         * queues more; the chunk table grows only under the lock. */
+        struct object_job **chunks;
+        size_t n_chunks_alloc;
+        size_t n_jobs;
         struct node_ref *refs;
         size_t n_refs, refs_alloc;
-        size_t next_job; /* atomic */
-        int error;       /* atomic: first worker error stops the others */
+        int objects_fd;  /* REPO/objects */
+        int prefix_fd[256]; /* REPO/objects/xx, opened before the workers start (-1: none) */
+        bool fast_bare;  /* read bare objects directly (see load_object_bare()) */
+        GVariant *no_xattrs; /* the empty a(ayay) */
+        EVP_MD *sha256; /* fetched once: EVP_sha256() is looked up again on every init */
+        pthread_mutex_t lock; /* guards what follows, and the chunk table's growth */
+        pthread_cond_t cond;
+        size_t n_published; /* jobs workers may take */
+        size_t next_job;
+        bool walk_done;
+        int error;          /* the first worker error: stops the others and the walk */
 };
+
+#define JOBS_PER_CHUNK 4096
+#define JOBS_PER_TAKE 8
+static struct object_job *job_at(struct reader *rd, size_t i) {
+        return &rd->chunks[i / JOBS_PER_CHUNK][i % JOBS_PER_CHUNK];
+}
+
+/* Hands the queued jobs to the workers. */
+static void publish(struct reader *rd, bool done) {
+        pthread_mutex_lock(&rd->lock);
+        rd->n_published = rd->n_jobs;
+        if (done)
+                rd->walk_done = true;
+        pthread_cond_broadcast(&rd->cond);
+        pthread_mutex_unlock(&rd->lock);
+}
+
+static int worker_error(struct reader *rd) {
+        pthread_mutex_lock(&rd->lock);
+        int r = rd->error;
+        pthread_mutex_unlock(&rd->lock);
+        return r;
+}
 
 static void csum_hex(const uint8_t csum[32], char out[CFS_OSTREE_CHECKSUM_HEX]) {
         hex_encode(csum, 32, out);
 }
 
 /* "xx/yyyy....file", relative to REPO/objects (ostree's loose object path for bare modes). */
+#define OBJECT_PATH_SIZE (2 + 1 + 62 + 5 + 1)
+static void object_path_buf(const uint8_t csum[32], char out[OBJECT_PATH_SIZE]) {
+        char hex[CFS_OSTREE_CHECKSUM_HEX];
+        csum_hex(csum, hex);
+        out[0] = hex[0];
+        out[1] = hex[1];
+        out[2] = '/';
+        memcpy(out + 3, hex + 2, 62);
+        memcpy(out + 65, ".file", 6);
+}
+
 static char *object_path(const uint8_t csum[32]) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
         char *p;
@@ -174,8 +159,8 @@ static char *object_path(const uint8_t csum[32]) {
  * bytes, exactly what ostree names it by. */
 static int load_meta(struct reader *rd, OstreeObjectType type, const uint8_t csum[32], GVariant **ret) {
         char hex[CFS_OSTREE_CHECKSUM_HEX];
-        _cleanup_gerror_ GError *err = NULL;
-        _cleanup_gvariant_ GVariant *v = NULL;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GVariant) v = NULL;
         uint8_t actual[32];
 
         csum_hex(csum, hex);
@@ -186,7 +171,8 @@ static int load_meta(struct reader *rd, OstreeObjectType type, const uint8_t csu
                 return log_error_errno(r, "Failed to load %s object %s of '%s': %s",
                                        ostree_object_type_to_string(type), hex, rd->repo_path, err ? err->message : "unknown error");
         }
-        SHA256(g_variant_get_data(v), g_variant_get_size(v), actual);
+        if (EVP_Digest(g_variant_get_data(v), g_variant_get_size(v), actual, NULL, rd->sha256, NULL) != 1)
+                return log_error_errno(-ENOMEM, "Failed to hash %s object %s of '%s'", ostree_object_type_to_string(type), hex, rd->repo_path);
         if (memcmp(actual, csum, 32) != 0) {
                 char ahex[CFS_OSTREE_CHECKSUM_HEX];
                 csum_hex(actual, ahex);
@@ -213,7 +199,7 @@ static int set_xattrs(cfs_node *n, GVariant *xattrs) {
         size_t count = g_variant_n_children(xattrs);
         for (size_t i = 0; i < count; i++) {
                 const char *name;
-                _cleanup_gvariant_ GVariant *value = NULL;
+                g_autoptr(GVariant) value = NULL;
                 gsize len;
                 g_variant_get_child(xattrs, i, "(^&ay@ay)", &name, &value);
                 const void *data = g_variant_get_fixed_array(value, &len, 1);
@@ -241,7 +227,7 @@ static int apply_dirmeta(struct reader *rd, cfs_node *dir, const uint8_t csum[32
                 return log_error_errno(-EBADMSG, "Malformed dirmeta object %s in '%s'", hex, rd->repo_path);
 
         uint32_t uid, gid, mode;
-        _cleanup_gvariant_ GVariant *xattrs = NULL;
+        g_autoptr(GVariant) xattrs = NULL;
         g_variant_get(meta, "(uuu@a(ayay))", &uid, &gid, &mode, &xattrs);
         mode = GUINT32_FROM_BE(mode);
         if (!S_ISDIR(mode))
@@ -267,19 +253,76 @@ static int add_child(struct reader *rd, cfs_node *parent, cfs_node *child, const
         return 0;
 }
 
+/* Checksums are uniformly distributed: their first bytes are the hash. */
+static size_t slot_of(const uint8_t csum[32], size_t size) {
+        uint64_t h;
+        memcpy(&h, csum, sizeof h);
+        return (size_t) h & (size - 1);
+}
+
+/* The slot holding csum's job, or the free slot where it belongs. */
+static struct index_slot *index_find(struct reader *rd, const uint8_t csum[32]) {
+        uint64_t key;
+        memcpy(&key, csum, sizeof key);
+        for (size_t i = slot_of(csum, rd->job_index_size);; i = (i + 1) & (rd->job_index_size - 1)) {
+                struct index_slot *e = &rd->job_index[i];
+                if (e->job == 0 || (e->key == key && memcmp(job_at(rd, e->job - 1)->csum, csum, 32) == 0))
+                        return e;
+        }
+}
+
+static int index_grow(struct reader *rd) {
+        size_t size = rd->job_index_size ? rd->job_index_size * 2 : 4096;
+        struct index_slot *old = rd->job_index;
+        size_t old_size = rd->job_index_size;
+        rd->job_index = calloc(size, sizeof *rd->job_index);
+        if (!rd->job_index) {
+                rd->job_index = old;
+                return -ENOMEM;
+        }
+        rd->job_index_size = size;
+        /* Keys are distinct checksums' prefixes: only a free slot is needed, no compare. */
+        for (size_t i = 0; i < old_size; i++)
+                if (old[i].job != 0) {
+                        size_t k = (size_t) old[i].key & (size - 1);
+                        while (rd->job_index[k].job != 0)
+                                k = (k + 1) & (size - 1);
+                        rd->job_index[k] = old[i];
+                }
+        free(old);
+        return 0;
+}
+
 static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32]) {
-        char hex[CFS_OSTREE_CHECKSUM_HEX];
+        struct index_slot *slot;
         size_t idx;
 
-        csum_hex(csum, hex);
-        idx = GPOINTER_TO_SIZE(g_hash_table_lookup(rd->jobs_by_csum, hex));
+        if (rd->n_jobs * 2 >= rd->job_index_size && index_grow(rd) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        slot = index_find(rd, csum);
+        idx = slot->job;
         if (idx == 0) {
-                if (GROW_ARRAY(rd->jobs, rd->jobs_alloc, rd->n_jobs + 1, 1024) < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                rd->jobs[rd->n_jobs] = (struct object_job) { .first = node };
-                memcpy(rd->jobs[rd->n_jobs].csum, csum, 32);
+                size_t c = rd->n_jobs / JOBS_PER_CHUNK;
+                if (rd->n_jobs % JOBS_PER_CHUNK == 0) {
+                        struct object_job *chunk = calloc(JOBS_PER_CHUNK, sizeof *chunk);
+                        if (!chunk)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        pthread_mutex_lock(&rd->lock);
+                        int r = GROW_ARRAY(rd->chunks, rd->n_chunks_alloc, c + 1, 64);
+                        if (r >= 0)
+                                rd->chunks[c] = chunk;
+                        pthread_mutex_unlock(&rd->lock);
+                        if (r < 0) {
+                                free(chunk);
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        }
+                }
+                struct object_job *j = job_at(rd, rd->n_jobs);
+                *j = (struct object_job) { .first = node };
+                memcpy(j->csum, csum, 32);
                 idx = ++rd->n_jobs;
-                g_hash_table_insert(rd->jobs_by_csum, g_strdup(hex), GSIZE_TO_POINTER(idx));
+                *slot = (struct index_slot) { .job = idx };
+                memcpy(&slot->key, csum, sizeof slot->key);
         }
         if (GROW_ARRAY(rd->refs, rd->refs_alloc, rd->n_refs + 1, 1024) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -288,11 +331,17 @@ static int queue_file(struct reader *rd, cfs_node *node, const uint8_t csum[32])
 }
 
 static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csum[32], unsigned depth) {
-        _cleanup_gvariant_ GVariant *tree = NULL, *files = NULL, *dirs = NULL;
+        g_autoptr(GVariant) tree = NULL;
+        g_autoptr(GVariant) files = NULL;
+        g_autoptr(GVariant) dirs = NULL;
         char hex[CFS_OSTREE_CHECKSUM_HEX];
         int r;
 
         csum_hex(tree_csum, hex);
+        /* A corrupt object found meanwhile ends the walk; it is reported with the others. */
+        r = worker_error(rd);
+        if (r < 0)
+                return r;
         /* Directory paths cannot be deeper than PATH_MAX allows anyway. */
         if (depth > CFS_PATH_MAX / 2)
                 return log_error_errno(-ELOOP, "Directories nested too deep in the commit in '%s' (dirtree %s)", rd->repo_path, hex);
@@ -305,12 +354,15 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         files = g_variant_get_child_value(tree, 0);
         dirs = g_variant_get_child_value(tree, 1);
 
+        /* Per entry, as glib's accessors rather than g_variant_get_child()'s format string,
+         * whose parsing costs more than the rest of the entry together. */
         size_t n = g_variant_n_children(files);
         for (size_t i = 0; i < n; i++) {
-                const char *name;
-                _cleanup_gvariant_ GVariant *csum_v = NULL;
+                g_autoptr(GVariant) entry = g_variant_get_child_value(files, i);
+                g_autoptr(GVariant) name_v = g_variant_get_child_value(entry, 0);
+                g_autoptr(GVariant) csum_v = g_variant_get_child_value(entry, 1);
+                const char *name = g_variant_get_string(name_v, NULL);
                 uint8_t csum[32];
-                g_variant_get_child(files, i, "(&s@ay)", &name, &csum_v);
                 if (get_csum(csum_v, csum) < 0)
                         return log_error_errno(-EBADMSG, "Malformed dirtree object %s in '%s': bad checksum for '%s'", hex,
                                                rd->repo_path, name);
@@ -327,11 +379,13 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
                 if (r < 0)
                         return r;
         }
+        publish(rd, false);
 
         n = g_variant_n_children(dirs);
         for (size_t i = 0; i < n; i++) {
                 const char *name;
-                _cleanup_gvariant_ GVariant *tree_v = NULL, *meta_v = NULL;
+                g_autoptr(GVariant) tree_v = NULL;
+                g_autoptr(GVariant) meta_v = NULL;
                 uint8_t sub_tree[32], sub_meta[32];
                 g_variant_get_child(dirs, i, "(&s@ay@ay)", &name, &tree_v, &meta_v);
                 if (get_csum(tree_v, sub_tree) < 0 || get_csum(meta_v, sub_meta) < 0)
@@ -355,97 +409,359 @@ static int walk_dirtree(struct reader *rd, cfs_node *dir, const uint8_t tree_csu
         return 0;
 }
 
-/* One content object: metadata from libostree, content read once for both checksums. */
-static int load_object(OstreeRepo *repo, struct object_job *job, uint8_t *buf) {
-        char hex[CFS_OSTREE_CHECKSUM_HEX];
-        _cleanup_gerror_ GError *err = NULL;
-        _cleanup_gobject_ GInputStream *in = NULL;
-        _cleanup_gobject_ GFileInfo *info = NULL;
-        _cleanup_gobject_ CfsTeeStream *tee = NULL;
-        _cleanup_gvariant_ GVariant *xattrs = NULL;
-        g_autofree guchar *actual = NULL;
+/* What a worker keeps between objects. The header ostree hashes before the content depends
+ * only on the metadata (owner, mode, xattrs), which most files share: libostree's bytes for
+ * it are kept for the last few distinct metadata seen. */
+struct header_entry {
+        uint32_t uid, gid, mode;
+        GVariant *xattrs; /* NULL for none */
+        uint8_t *bytes;
+        size_t len;
+};
+
+struct worker {
+        struct reader *rd;
+        OstreeRepo *repo;
+        uint8_t *buf; /* READ_CHUNK bytes */
+        EVP_MD_CTX *md;
+        struct header_entry headers[HEADER_CACHE];
+        unsigned n_headers, next_evict;
+};
+
+static void header_entry_clear(struct header_entry *e) {
+        if (e->xattrs)
+                g_variant_unref(e->xattrs);
+        free(e->bytes);
+        *e = (struct header_entry) {};
+}
+
+/* The bytes ostree hashes before a regular file's content, or a symlink's whole object. */
+static int object_header(GFileInfo *info, GVariant *xattrs, uint8_t **ret, size_t *ret_len, GError **err) {
+        g_autoptr(GInputStream) hdr = NULL;
+        guint64 len = 0;
+        if (!ostree_raw_file_to_content_stream(NULL, info, xattrs, &hdr, &len, NULL, err))
+                return -EIO;
+        size_t alloc = 0, n = 0;
+        uint8_t *buf = NULL;
+        for (;;) {
+                if (GROW_ARRAY(buf, alloc, n + 4096, 4096) < 0) {
+                        free(buf);
+                        return -ENOMEM;
+                }
+                gssize k = g_input_stream_read(hdr, buf + n, alloc - n, NULL, err);
+                if (k < 0) {
+                        free(buf);
+                        return -EIO;
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        *ret = buf;
+        *ret_len = n;
+        return 0;
+}
+
+static bool xattrs_equal(GVariant *a, GVariant *b) {
+        size_t na = a ? g_variant_n_children(a) : 0, nb = b ? g_variant_n_children(b) : 0;
+        if (na == 0 || nb == 0)
+                return na == nb;
+        return g_variant_equal(a, b);
+}
+
+/* Feeds the object's header to w->md: cached for regular files, built for symlinks (their
+ * target is part of it). */
+static int hash_header(struct worker *w, GFileInfo *info, uint32_t uid, uint32_t gid, uint32_t mode, GVariant *xattrs,
+                       bool regular, GError **err) {
+        g_autoptr(GFileInfo) made = NULL;
+        int r;
+
+        if (regular)
+                for (unsigned i = 0; i < w->n_headers; i++) {
+                        struct header_entry *e = &w->headers[i];
+                        if (e->uid == uid && e->gid == gid && e->mode == mode && xattrs_equal(e->xattrs, xattrs)) {
+                                EVP_DigestUpdate(w->md, e->bytes, e->len);
+                                return 0;
+                        }
+                }
+        if (!info) {
+                /* What ostree's header reads of a regular file's metadata. */
+                info = made = g_file_info_new();
+                g_file_info_set_file_type(info, G_FILE_TYPE_REGULAR);
+                g_file_info_set_attribute_uint32(info, "unix::uid", uid);
+                g_file_info_set_attribute_uint32(info, "unix::gid", gid);
+                g_file_info_set_attribute_uint32(info, "unix::mode", mode);
+        }
+        _cleanup_free_ uint8_t *bytes = NULL;
+        size_t len;
+        r = object_header(info, xattrs ?: w->rd->no_xattrs, &bytes, &len, err);
+        if (r < 0)
+                return r;
+        EVP_DigestUpdate(w->md, bytes, len);
+        if (regular) {
+                unsigned i = w->n_headers < HEADER_CACHE ? w->n_headers++ : w->next_evict++ % HEADER_CACHE;
+                header_entry_clear(&w->headers[i]);
+                w->headers[i] = (struct header_entry) {
+                        .uid = uid, .gid = gid, .mode = mode,
+                        .xattrs = xattrs ? g_variant_ref(xattrs) : NULL,
+                        .bytes = TAKE_PTR(bytes), .len = len,
+                };
+        }
+        return 0;
+}
+
+/* Reads the content once: each chunk goes to the ostree checksum (w->md) and the fs-verity
+ * digest. Returns the number of bytes read. With the size known (expect, else UINT64_MAX),
+ * reads ask for one byte more than is left, so a small file takes one read() as in
+ * scan.c: a local filesystem returns everything up to EOF at once, and a short read that
+ * ends exactly at the expected size is EOF. A file that grew shows as more bytes read. */
+static int hash_content(struct worker *w, int fd, GInputStream *in, uint64_t expect, struct object_job *job, uint64_t *ret_total,
+                        GError **err) {
         cfs_verity_ctx *verity = NULL;
+        uint64_t total = 0;
+        size_t fill = 0;
         int r = 0;
 
-        csum_hex(job->csum, hex);
-        if (!ostree_repo_load_file(repo, hex, &in, &info, &xattrs, NULL, &err)) {
-                job->error_msg = strdup(err ? err->message : "unknown error");
-                return gerror_to_errno(err);
+        for (;;) {
+                ssize_t n;
+                if (fd >= 0) {
+                        size_t want = READ_CHUNK - fill;
+                        if (expect != UINT64_MAX && total <= expect && expect - total < want)
+                                want = (size_t) (expect - total) + 1;
+                        n = read(fd, w->buf + fill, want);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                r = -errno;
+                        if (n >= 0 && (size_t) n < want && total + (uint64_t) n == expect) {
+                                /* Short at the expected size: EOF, no second call. */
+                                EVP_DigestUpdate(w->md, w->buf + fill, (size_t) n);
+                                fill += (size_t) n;
+                                total += (uint64_t) n;
+                                break;
+                        }
+                } else {
+                        n = g_input_stream_read(in, w->buf + fill, READ_CHUNK - fill, NULL, err);
+                        if (n < 0)
+                                r = -EIO;
+                }
+                if (n <= 0)
+                        break;
+                EVP_DigestUpdate(w->md, w->buf + fill, (size_t) n);
+                fill += (size_t) n;
+                total += (uint64_t) n;
+                if (fill == READ_CHUNK) {
+                        /* Bigger than a one-level tree: stream it. */
+                        if (!verity) {
+                                verity = cfs_verity_new();
+                                if (!verity)
+                                        return -ENOMEM;
+                        }
+                        cfs_verity_update(verity, w->buf, fill);
+                        fill = 0;
+                }
         }
-
-        GFileType type = g_file_info_get_file_type(info);
-        if (type == G_FILE_TYPE_REGULAR && in) {
-                verity = cfs_verity_new();
-                if (!verity)
-                        return -ENOMEM;
-                tee = cfs_tee_stream_new(in, verity, buf);
-                if (!ostree_checksum_file_from_input(info, xattrs, G_INPUT_STREAM(tee), OSTREE_OBJECT_TYPE_FILE, &actual, NULL, &err)) {
-                        job->error_msg = strdup(err ? err->message : "unknown error");
-                        r = gerror_to_errno(err);
-                        goto out;
-                }
-                cfs_verity_final(verity, job->digest);
+        if (r >= 0) {
+                if (verity) {
+                        cfs_verity_update(verity, w->buf, fill);
+                        cfs_verity_final(verity, job->digest);
+                } else
+                        cfs_verity_digest_small(w->buf, fill, job->digest);
                 job->has_digest = true;
-                if (tee->total != (uint64_t) g_file_info_get_size(info)) {
-                        job->error_msg = strdup("size differs from its metadata");
-                        r = -EBADMSG;
-                        goto out;
-                }
-        } else if (type == G_FILE_TYPE_SYMBOLIC_LINK || type == G_FILE_TYPE_REGULAR) {
-                if (!ostree_checksum_file_from_input(info, xattrs, in, OSTREE_OBJECT_TYPE_FILE, &actual, NULL, &err)) {
-                        job->error_msg = strdup(err ? err->message : "unknown error");
-                        return gerror_to_errno(err);
-                }
-        } else {
+                *ret_total = total;
+        }
+        cfs_verity_free(verity);
+        return r;
+}
+
+/* A regular file object of a bare repository is a file with the object's own metadata:
+ * libostree's ostree_repo_load_file() for it comes down to fstatat, openat and
+ * ostree_fs_get_all_xattrs(), plus a GFileInfo and a stream (three more syscalls for glib's
+ * pollability check) that cost more than the rest together on small files. So it is opened
+ * here directly, relative to REPO/objects only (an object of a parent repository could not
+ * back the image anyway), and its xattrs come from libostree's own reader. Symlinks are
+ * left to ostree_repo_load_file(): returns 1 for them. */
+static int load_object_bare(struct worker *w, struct object_job *job) {
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GVariant) xattrs = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char name[CFS_OSTREE_CHECKSUM_HEX + 8];
+        struct stat st;
+        uint8_t actual[32];
+        uint64_t total = 0;
+        ssize_t n;
+        int r;
+
+        /* Relative to the xx/ directory: one path component to resolve, not two. */
+        csum_hex(job->csum, name);
+        memmove(name, name + 2, 62);
+        memcpy(name + 62, ".file", 6);
+        int dfd = w->rd->prefix_fd[job->csum[0]];
+        if (dfd < 0) {
+                job->error_msg = strdup("not found");
+                return -ENOENT;
+        }
+        fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 && errno == ELOOP)
+                return 1;
+        if (fd < 0) {
+                r = -errno;
+                job->error_msg = strdup(r == -ENOENT ? "not found" : strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode)) {
                 job->error_msg = strdup("not a regular file or symlink");
                 return -EBADMSG;
         }
+        /* Most objects have none: then NULL, no GVariant to build, compare and free. */
+        n = flistxattr(fd, NULL, 0);
+        if (n < 0 && errno != ENOTSUP)
+                return -errno;
+        if (n > 0) {
+                xattrs = ostree_fs_get_all_xattrs(fd, NULL, &err);
+                if (!xattrs) {
+                        job->error_msg = strdup(err ? err->message : "cannot read its xattrs");
+                        return -EIO;
+                }
+        }
+        if (EVP_DigestInit_ex2(w->md, w->rd->sha256, NULL) != 1)
+                return -ENOMEM;
+        r = hash_header(w, NULL, st.st_uid, st.st_gid, st.st_mode, xattrs, true, &err);
+        if (r >= 0)
+                r = hash_content(w, fd, NULL, (uint64_t) st.st_size, job, &total, &err);
+        if (r < 0) {
+                job->error_msg = strdup(err ? err->message : strerror(-r));
+                return r;
+        }
+        if (total != (uint64_t) st.st_size) {
+                job->error_msg = strdup("it changed size while it was read");
+                return -EBADMSG;
+        }
+        if (EVP_DigestFinal_ex(w->md, actual, NULL) != 1)
+                return -EIO;
+        if (memcmp(actual, job->csum, 32) != 0) {
+                char ahex[CFS_OSTREE_CHECKSUM_HEX];
+                csum_hex(actual, ahex);
+                if (asprintf(&job->error_msg, "its content and metadata have checksum %s", ahex) < 0)
+                        job->error_msg = NULL;
+                return -EBADMSG;
+        }
+        job->mode = st.st_mode;
+        job->uid = st.st_uid;
+        job->gid = st.st_gid;
+        job->size = total;
+        job->xattrs = g_steal_pointer(&xattrs);
+        return 0;
+}
+
+/* One content object: metadata from libostree, content read once for both checksums. */
+static int load_object(struct worker *w, struct object_job *job) {
+        char hex[CFS_OSTREE_CHECKSUM_HEX];
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GInputStream) in = NULL;
+        g_autoptr(GFileInfo) info = NULL;
+        g_autoptr(GVariant) xattrs = NULL;
+        uint8_t actual[32];
+        uint64_t total = 0;
+        int r;
+
+        if (w->rd->fast_bare) {
+                r = load_object_bare(w, job);
+                if (r <= 0)
+                        return r;
+        }
+        csum_hex(job->csum, hex);
+        if (!ostree_repo_load_file(w->repo, hex, &in, &info, &xattrs, NULL, &err)) {
+                job->error_msg = strdup(err ? err->message : "unknown error");
+                return gerror_to_errno(err);
+        }
+        GFileType type = g_file_info_get_file_type(info);
+        if (type != G_FILE_TYPE_REGULAR && type != G_FILE_TYPE_SYMBOLIC_LINK) {
+                job->error_msg = strdup("not a regular file or symlink");
+                return -EBADMSG;
+        }
+        /* libostree also looks in a parent repository, but the image can only point into
+         * REPO/objects. */
+        if (type == G_FILE_TYPE_REGULAR && g_file_info_get_size(info) > 0) {
+                char path[OBJECT_PATH_SIZE];
+                object_path_buf(job->csum, path);
+                if (faccessat(w->rd->objects_fd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        job->error_msg = strdup(r == -ENOENT ? "not in this repository (in a parent repository?)" : strerror(-r));
+                        return r;
+                }
+        }
+        if (EVP_DigestInit_ex2(w->md, w->rd->sha256, NULL) != 1)
+                return -ENOMEM;
+        r = hash_header(w, info, g_file_info_get_attribute_uint32(info, "unix::uid"), g_file_info_get_attribute_uint32(info, "unix::gid"),
+                        g_file_info_get_attribute_uint32(info, "unix::mode"), xattrs, type == G_FILE_TYPE_REGULAR, &err);
+        if (r >= 0 && type == G_FILE_TYPE_REGULAR && in)
+                r = hash_content(w, G_IS_UNIX_INPUT_STREAM(in) ? g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(in)) : -1, in,
+                                 UINT64_MAX, job, &total, &err);
+        if (r < 0) {
+                job->error_msg = strdup(err ? err->message : strerror(-r));
+                return r;
+        }
+        if (type == G_FILE_TYPE_REGULAR && total != (uint64_t) g_file_info_get_size(info)) {
+                job->error_msg = strdup("its size differs from its metadata");
+                return -EBADMSG;
+        }
+        if (EVP_DigestFinal_ex(w->md, actual, NULL) != 1)
+                return -EIO;
 
         if (memcmp(actual, job->csum, 32) != 0) {
                 char ahex[CFS_OSTREE_CHECKSUM_HEX];
                 csum_hex(actual, ahex);
                 if (asprintf(&job->error_msg, "its content and metadata have checksum %s", ahex) < 0)
                         job->error_msg = NULL;
-                r = -EBADMSG;
-                goto out;
+                return -EBADMSG;
         }
 
         job->mode = g_file_info_get_attribute_uint32(info, "unix::mode");
         job->uid = g_file_info_get_attribute_uint32(info, "unix::uid");
         job->gid = g_file_info_get_attribute_uint32(info, "unix::gid");
-        job->size = (uint64_t) g_file_info_get_size(info);
+        job->size = total;
         if (type == G_FILE_TYPE_SYMBOLIC_LINK) {
                 job->symlink_target = strdup(g_file_info_get_symlink_target(info) ?: "");
                 if (!job->symlink_target)
-                        r = -ENOMEM;
+                        return -ENOMEM;
         }
-        job->xattrs = TAKE_PTR(xattrs);
-out:
-        cfs_verity_free(verity);
-        return r;
+        job->xattrs = g_steal_pointer(&xattrs);
+        return 0;
 }
-
-struct worker {
-        struct reader *rd;
-        OstreeRepo *repo;
-        uint8_t *buf;
-};
 
 static void *worker_main(void *userdata) {
         struct worker *w = userdata;
         struct reader *rd = w->rd;
 
         for (;;) {
-                if (__atomic_load_n(&rd->error, __ATOMIC_RELAXED) != 0)
+                pthread_mutex_lock(&rd->lock);
+                while (rd->next_job >= rd->n_published && !rd->walk_done && rd->error == 0)
+                        pthread_cond_wait(&rd->cond, &rd->lock);
+                if (rd->error != 0 || rd->next_job >= rd->n_published) {
+                        pthread_mutex_unlock(&rd->lock);
                         break;
-                size_t i = __atomic_fetch_add(&rd->next_job, 1, __ATOMIC_RELAXED);
-                if (i >= rd->n_jobs)
-                        break;
-                int r = load_object(w->repo, &rd->jobs[i], w->buf);
-                if (r < 0) {
-                        rd->jobs[i].error = r;
-                        int zero = 0;
-                        __atomic_compare_exchange_n(&rd->error, &zero, r, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                }
+                /* A few at a time: one lock round per batch, not per object. */
+                struct object_job *batch[JOBS_PER_TAKE];
+                size_t n = 0;
+                while (n < JOBS_PER_TAKE && rd->next_job < rd->n_published)
+                        batch[n++] = job_at(rd, rd->next_job++);
+                pthread_mutex_unlock(&rd->lock);
+
+                for (size_t k = 0; k < n; k++) {
+                        int r = load_object(w, batch[k]);
+                        if (r < 0) {
+                                batch[k]->error = r;
+                                pthread_mutex_lock(&rd->lock);
+                                if (rd->error == 0)
+                                        rd->error = r;
+                                pthread_cond_broadcast(&rd->cond);
+                                pthread_mutex_unlock(&rd->lock);
+                                break;
+                        }
                 }
         }
         return NULL;
@@ -457,94 +773,112 @@ static unsigned default_threads(void) {
 }
 
 static int open_repo(const char *path, OstreeRepo **ret, GError **err) {
-        _cleanup_gobject_ GFile *f = g_file_new_for_path(path);
-        _cleanup_gobject_ OstreeRepo *repo = ostree_repo_new(f);
+        g_autoptr(GFile) f = g_file_new_for_path(path);
+        g_autoptr(OstreeRepo) repo = ostree_repo_new(f);
         if (!ostree_repo_open(repo, NULL, err))
                 return gerror_to_errno(*err);
         *ret = TAKE_PTR(repo);
         return 0;
 }
 
-static int load_objects(struct reader *rd, unsigned n_threads) {
-        struct worker *workers = NULL;
-        pthread_t *tids = NULL;
-        unsigned started = 0;
-        int r = 0;
+struct pool {
+        struct worker *workers;
+        pthread_t *tids;
+        unsigned n, started;
+};
 
-        n_threads = MAX(1u, MIN(n_threads, (unsigned) MAX(rd->n_jobs, (size_t) 1)));
-        workers = calloc(n_threads, sizeof *workers);
-        tids = calloc(n_threads, sizeof *tids);
-        if (!workers || !tids) {
-                r = log_error_errno(-ENOMEM, "Out of memory");
-                goto out;
+static void pool_free(struct pool *p) {
+        for (unsigned i = 0; p->workers && i < p->n; i++) {
+                struct worker *w = &p->workers[i];
+                if (w->repo)
+                        g_object_unref(w->repo);
+                free(w->buf);
+                EVP_MD_CTX_free(w->md);
+                for (unsigned k = 0; k < w->n_headers; k++)
+                        header_entry_clear(&w->headers[k]);
         }
-        for (unsigned i = 0; i < n_threads; i++) {
-                _cleanup_gerror_ GError *err = NULL;
-                workers[i].rd = rd;
-                workers[i].buf = malloc(READ_CHUNK);
-                if (!workers[i].buf) {
-                        r = log_error_errno(-ENOMEM, "Out of memory");
-                        goto out;
-                }
+        free(p->workers);
+        free(p->tids);
+        *p = (struct pool) {};
+}
+
+/* Workers 1..n-1 start now and wait for jobs; worker 0 is the calling thread, after the walk. */
+static int pool_start(struct reader *rd, unsigned n_threads, struct pool *p) {
+        int r;
+
+        p->n = MAX(1u, n_threads);
+        p->workers = calloc(p->n, sizeof *p->workers);
+        p->tids = calloc(p->n, sizeof *p->tids);
+        if (!p->workers || !p->tids)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (unsigned i = 0; i < p->n; i++) {
+                g_autoptr(GError) err = NULL;
+                struct worker *w = &p->workers[i];
+                w->rd = rd;
+                w->buf = malloc(READ_CHUNK);
+                w->md = EVP_MD_CTX_new();
+                if (!w->buf || !w->md)
+                        return log_error_errno(-ENOMEM, "Out of memory");
                 if (i == 0)
-                        workers[i].repo = g_object_ref(rd->repo);
+                        w->repo = g_object_ref(rd->repo);
                 else {
-                        r = open_repo(rd->repo_path, &workers[i].repo, &err);
-                        if (r < 0) {
-                                r = log_error_errno(r, "Failed to open the ostree repository '%s': %s", rd->repo_path, err->message);
-                                goto out;
-                        }
+                        r = open_repo(rd->repo_path, &w->repo, &err);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to open the ostree repository '%s': %s", rd->repo_path, err->message);
                 }
         }
-        for (started = 1; started < n_threads; started++) {
-                r = -pthread_create(&tids[started], NULL, worker_main, &workers[started]);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to start a thread: %m");
-                        __atomic_store_n(&rd->error, r, __ATOMIC_RELAXED);
-                        break;
-                }
+        for (p->started = 1; p->started < p->n; p->started++) {
+                r = -pthread_create(&p->tids[p->started], NULL, worker_main, &p->workers[p->started]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start a thread: %m");
         }
-        worker_main(&workers[0]);
-        for (unsigned i = 1; i < started; i++)
-                pthread_join(tids[i], NULL);
-        if (r < 0)
-                goto out;
+        return 0;
+}
 
-        /* Report the first failed object in tree order, the same whatever the threads did. */
+/* Ends the pool: with walk_ok, the calling thread works too until the jobs are done;
+ * otherwise the workers are told to stop. */
+static void pool_join(struct reader *rd, struct pool *p, bool walk_ok) {
+        if (!walk_ok) {
+                pthread_mutex_lock(&rd->lock);
+                if (rd->error == 0)
+                        rd->error = -ECANCELED;
+                pthread_cond_broadcast(&rd->cond);
+                pthread_mutex_unlock(&rd->lock);
+        } else {
+                publish(rd, true);
+                if (p->workers)
+                        worker_main(&p->workers[0]);
+        }
+        for (unsigned i = 1; i < p->started; i++)
+                pthread_join(p->tids[i], NULL);
+        p->started = 0;
+}
+
+/* The first failed object in tree order. */
+static int report_objects(struct reader *rd) {
         for (size_t i = 0; i < rd->n_jobs; i++) {
-                struct object_job *j = &rd->jobs[i];
+                struct object_job *j = job_at(rd, i);
                 if (j->error == 0)
                         continue;
                 char hex[CFS_OSTREE_CHECKSUM_HEX];
                 _cleanup_free_ char *path = cfs_node_path(j->first), *obj = object_path(j->csum);
                 csum_hex(j->csum, hex);
                 if (j->error == -EBADMSG)
-                        r = log_error_errno(j->error, "Corrupt object %s/objects/%s (for '%s'): %s; refusing to build an image",
-                                            rd->repo_path, obj ?: hex, path ?: "?", j->error_msg ?: "checksum mismatch");
-                else if (j->error == -ENOENT)
-                        r = log_error_errno(j->error, "Missing object %s/objects/%s (for '%s'): %s", rd->repo_path, obj ?: hex,
-                                            path ?: "?", j->error_msg ?: "not found");
-                else
-                        r = log_error_errno(j->error, "Failed to read object %s/objects/%s (for '%s'): %s", rd->repo_path,
-                                            obj ?: hex, path ?: "?", j->error_msg ?: strerror(-j->error));
-                goto out;
+                        return log_error_errno(j->error, "Corrupt object %s/objects/%s (for '%s'): %s; refusing to build an image",
+                                               rd->repo_path, obj ?: hex, path ?: "?", j->error_msg ?: "checksum mismatch");
+                if (j->error == -ENOENT)
+                        return log_error_errno(j->error, "Missing object %s/objects/%s (for '%s'): %s", rd->repo_path, obj ?: hex,
+                                               path ?: "?", j->error_msg ?: "not found");
+                return log_error_errno(j->error, "Failed to read object %s/objects/%s (for '%s'): %s", rd->repo_path,
+                                       obj ?: hex, path ?: "?", j->error_msg ?: strerror(-j->error));
         }
-out:
-        if (workers)
-                for (unsigned i = 0; i < n_threads; i++) {
-                        if (workers[i].repo)
-                                g_object_unref(workers[i].repo);
-                        free(workers[i].buf);
-                }
-        free(workers);
-        free(tids);
-        return r;
+        return 0;
 }
 
 static int apply_objects(struct reader *rd) {
         for (size_t i = 0; i < rd->n_refs; i++) {
                 cfs_node *n = rd->refs[i].node;
-                struct object_job *j = &rd->jobs[rd->refs[i].job];
+                struct object_job *j = job_at(rd, rd->refs[i].job);
                 int r;
 
                 n->mode = j->mode;
@@ -558,9 +892,8 @@ static int apply_objects(struct reader *rd) {
                         n->size = j->size;
                         r = 0;
                         if (j->size > 0) {
-                                _cleanup_free_ char *p = object_path(j->csum);
-                                if (!p)
-                                        return log_error_errno(-ENOMEM, "Out of memory");
+                                char p[OBJECT_PATH_SIZE];
+                                object_path_buf(j->csum, p);
                                 r = cfs_node_set_payload(n, p);
                                 cfs_node_set_digest(n, j->digest);
                         }
@@ -596,27 +929,50 @@ static int add_root_dirs(cfs_node *root) {
 
 static void reader_done(struct reader *rd) {
         for (size_t i = 0; i < rd->n_jobs; i++) {
-                free(rd->jobs[i].symlink_target);
-                free(rd->jobs[i].error_msg);
-                if (rd->jobs[i].xattrs)
-                        g_variant_unref(rd->jobs[i].xattrs);
+                struct object_job *j = job_at(rd, i);
+                free(j->symlink_target);
+                free(j->error_msg);
+                if (j->xattrs)
+                        g_variant_unref(j->xattrs);
         }
-        free(rd->jobs);
+        for (size_t c = 0; c * JOBS_PER_CHUNK < rd->n_jobs; c++)
+                free(rd->chunks[c]);
+        free(rd->chunks);
+        pthread_mutex_destroy(&rd->lock);
+        pthread_cond_destroy(&rd->cond);
         free(rd->refs);
-        if (rd->jobs_by_csum)
-                g_hash_table_unref(rd->jobs_by_csum);
+        free(rd->job_index);
         if (rd->dirmeta_cache)
                 g_hash_table_unref(rd->dirmeta_cache);
         if (rd->repo)
                 g_object_unref(rd->repo);
+        safe_close(rd->objects_fd);
+        for (unsigned i = 0; i < 256; i++)
+                safe_close(rd->prefix_fd[i]);
+        if (rd->no_xattrs)
+                g_variant_unref(rd->no_xattrs);
+        EVP_MD_free(rd->sha256);
 }
 
 int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct cfs_ostree_options *opts,
-                           cfs_node **ret_root, char ret_commit[CFS_OSTREE_CHECKSUM_HEX]) {
-        _cleanup_(reader_done) struct reader rd = { .repo_path = repo_path };
-        _cleanup_gerror_ GError *err = NULL;
+                           cfs_node **ret_root, struct cfs_ostree_commit_info *ret_info) {
+        _cleanup_(reader_done) struct reader rd = {
+                .repo_path = repo_path,
+                .objects_fd = -EBADF,
+                .lock = PTHREAD_MUTEX_INITIALIZER,
+                .cond = PTHREAD_COND_INITIALIZER,
+        };
+        _cleanup_(pool_free) struct pool pool = {};
+        for (unsigned i = 0; i < 256; i++)
+                rd.prefix_fd[i] = -EBADF;
+        g_autoptr(GError) err = NULL;
         _cleanup_free_ char *commit_hex = NULL;
-        _cleanup_gvariant_ GVariant *commit = NULL, *tree_v = NULL, *meta_v = NULL;
+        g_autoptr(GVariant) commit = NULL;
+        g_autoptr(GVariant) tree_v = NULL;
+        g_autoptr(GVariant) meta_v = NULL;
+        g_autoptr(GVariant) md = NULL;
+        g_autoptr(GVariant) recorded = NULL;
+        struct cfs_ostree_commit_info info = {};
         _cleanup_node_ cfs_node *root = NULL;
         uint8_t commit_csum[32], tree_csum[32], meta_csum[32];
         struct stat st;
@@ -627,17 +983,23 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
                 return log_error_errno(-errno, "Cannot open the ostree repository '%s': %m", repo_path);
         if (!S_ISDIR(st.st_mode))
                 return log_error_errno(-ENOTDIR, "'%s' is not an ostree repository: not a directory", repo_path);
+        rd.sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (!rd.sha256)
+                return log_error_errno(-ENOMEM, "Failed to set up SHA-256 (OpenSSL)");
         r = open_repo(repo_path, &rd.repo, &err);
         if (r < 0)
                 return log_error_errno(-EINVAL, "'%s' is not an ostree repository: %s", repo_path, err->message);
 
         OstreeRepoMode mode = ostree_repo_get_mode(rd.repo);
+        if (mode == OSTREE_REPO_MODE_ARCHIVE)
+                return log_error_errno(-EOPNOTSUPP, "The ostree repository '%s' has mode archive: its objects are compressed and "
+                                       "cannot back a composefs image (mode bare or bare-user is needed)", repo_path);
+        /* bare-user-only and bare-split-xattrs are not tested here: refused rather than guessed. */
         if (mode != OSTREE_REPO_MODE_BARE && mode != OSTREE_REPO_MODE_BARE_USER)
-                return log_error_errno(-EOPNOTSUPP,
-                                       "The ostree repository '%s' has mode %s: its objects cannot back a composefs image "
-                                       "(mode bare or bare-user is needed%s)",
-                                       repo_path, mode == OSTREE_REPO_MODE_ARCHIVE ? "archive" : mode == OSTREE_REPO_MODE_BARE_USER_ONLY ? "bare-user-only" : "unknown",
-                                       mode == OSTREE_REPO_MODE_ARCHIVE ? "; archive objects are compressed" : "");
+                return log_error_errno(-EOPNOTSUPP, "The ostree repository '%s' has mode %s, which mkcfs --ostree does not support "
+                                       "(mode bare or bare-user is needed)", repo_path,
+                                       mode == OSTREE_REPO_MODE_BARE_USER_ONLY ? "bare-user-only"
+                                       : mode == OSTREE_REPO_MODE_BARE_SPLIT_XATTRS ? "bare-split-xattrs" : "unknown");
 
         if (!ostree_repo_resolve_rev(rd.repo, rev, FALSE, &commit_hex, &err))
                 return log_error_errno(-ENOENT, "Unknown ref or commit '%s' in the ostree repository '%s': %s", rev, repo_path, err->message);
@@ -656,7 +1018,32 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         if (get_csum(tree_v, tree_csum) < 0 || get_csum(meta_v, meta_csum) < 0)
                 return log_error_errno(-EBADMSG, "Malformed commit object %s in '%s': bad root checksum", commit_hex, repo_path);
 
-        rd.jobs_by_csum = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        md = g_variant_get_child_value(commit, 0);
+        recorded = g_variant_lookup_value(md, "ostree.composefs.digest.v0", G_VARIANT_TYPE_BYTESTRING);
+        if (recorded) {
+                gsize n;
+                const void *p = g_variant_get_fixed_array(recorded, &n, 1);
+                if (n == CFS_DIGEST_SIZE) {
+                        memcpy(info.recorded_digest, p, CFS_DIGEST_SIZE);
+                        info.has_recorded_digest = true;
+                }
+        }
+
+        /* libostree reads bare objects with their xattrs unless the repository says not to. */
+        rd.fast_bare = mode == OSTREE_REPO_MODE_BARE &&
+                       !g_key_file_get_boolean(ostree_repo_get_config(rd.repo), "core", "disable-xattrs", NULL);
+        rd.objects_fd = openat(ostree_repo_get_dfd(rd.repo), "objects", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rd.objects_fd < 0)
+                return log_error_errno(-errno, "Failed to open '%s/objects': %m", repo_path);
+        for (unsigned i = 0; i < 256; i++) {
+                char xx[3];
+                hex_encode((const uint8_t[]) { (uint8_t) i }, 1, xx);
+                rd.prefix_fd[i] = openat(rd.objects_fd, xx, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (rd.prefix_fd[i] < 0 && errno != ENOENT)
+                        return log_error_errno(-errno, "Failed to open '%s/objects/%s': %m", repo_path, xx);
+        }
+        rd.no_xattrs = g_variant_ref_sink(g_variant_new_array(G_VARIANT_TYPE("(ayay)"), NULL, 0));
+
         rd.dirmeta_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref);
         root = cfs_node_new(S_IFDIR | 0755);
         if (!root)
@@ -664,11 +1051,14 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         r = apply_dirmeta(&rd, root, meta_csum);
         if (r < 0)
                 return r;
-        r = walk_dirtree(&rd, root, tree_csum, 0);
-        if (r < 0)
-                return r;
-
-        r = load_objects(&rd, opts && opts->n_threads ? opts->n_threads : default_threads());
+        r = pool_start(&rd, opts && opts->n_threads ? opts->n_threads : default_threads(), &pool);
+        if (r >= 0)
+                r = walk_dirtree(&rd, root, tree_csum, 0);
+        pool_join(&rd, &pool, r >= 0);
+        /* An object error beats the walk's: the walk stops early on one (-ECANCELED). */
+        int q = report_objects(&rd);
+        if (q < 0)
+                return q;
         if (r < 0)
                 return r;
         r = apply_objects(&rd);
@@ -681,8 +1071,9 @@ int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct 
         if (r < 0)
                 return log_error_errno(r, "The commit %s in '%s' has two entries of one name in a directory", commit_hex, repo_path);
 
-        if (ret_commit)
-                memcpy(ret_commit, commit_hex, CFS_OSTREE_CHECKSUM_HEX);
+        memcpy(info.commit, commit_hex, CFS_OSTREE_CHECKSUM_HEX);
+        if (ret_info)
+                *ret_info = info;
         *ret_root = TAKE_PTR(root);
         return 0;
 }

@@ -29,13 +29,22 @@ struct cfs_ostree_options {
         unsigned n_threads; /* 0: one per online CPU */
 };
 
+/* What the commit says about itself. */
+struct cfs_ostree_commit_info {
+        char commit[CFS_OSTREE_CHECKSUM_HEX];
+        /* ostree built with composefs records the fs-verity digest of its image of the commit
+         * as `ostree.composefs.digest.v0` (ay, 32 bytes); ours should be the same. */
+        bool has_recorded_digest;
+        uint8_t recorded_digest[CFS_DIGEST_SIZE];
+};
+
 /* Reads commit `rev` (a ref or a commit checksum) of the bare or bare-user repository at
- * repo_path. ret_commit (may be NULL) gets the commit's checksum. -ENOENT: an unknown rev or
+ * repo_path. ret_info (may be NULL) gets the commit's checksum and recorded digest. -ENOENT: an unknown rev or
  * a missing object; -EBADMSG: an object whose content does not match its checksum;
  * -EOPNOTSUPP: a repository mode whose objects cannot back an image (archive);
  * -EINVAL: not a repository, or a commit that cannot be an image. */
 int cfs_ostree_read_commit(const char *repo_path, const char *rev, const struct cfs_ostree_options *opts,
-                           cfs_node **ret_root, char ret_commit[CFS_OSTREE_CHECKSUM_HEX]);
+                           cfs_node **ret_root, struct cfs_ostree_commit_info *ret_info);
 
 /* Enables fs-verity on every object the tree redirects to (objects relative to
  * repo_path/objects); objects that have it already are left alone. -EOPNOTSUPP where the

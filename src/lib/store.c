@@ -28,6 +28,18 @@
  * the temporary name and the rename per object, the dominant costs for a first build. If
  * STORE appeared meanwhile, the objects are moved in one by one as above.
  *
+ * Objects already in the store are not trusted by their name alone (anyone who can write the
+ * store, or a failing disk, may have changed them). Before one is reused, the checks that
+ * cost nothing pass: a regular file (checked on the opened fd); with fs-verity, the digest
+ * the kernel measures (one ioctl) equals its name; without, its size matches. With
+ * --enable-verity, enabling verity on an existing object makes the kernel hash it, so its
+ * measured digest is checked too. verify_store re-hashes every reused object in user space.
+ * A bad object is replaced the way new objects are written: a verified temporary file,
+ * synced, then renamed over the bad one (RENAME_EXCHANGE for a directory, which rename()
+ * cannot replace), so the name never goes missing or half-written. Two builds repairing the
+ * same object each rename their own complete copy: whichever lands last, the name holds a
+ * verified object.
+ *
  * Copying: a reflink (FICLONE) when the filesystem can share extents, then the clone is
  * read back and verified; otherwise read + hash + write in user space, skipping all-zero
  * blocks so sparse files stay sparse. copy_file_range() is not used because the data has to
@@ -46,6 +58,7 @@
 #include "scan.h"
 #include "store.h"
 #include "util.h"
+#include "verity.h"
 
 #define COPY_CHUNK (256 * 1024)
 #define TMP_NAME_SIZE (CFS_OBJECT_PATH_SIZE + 32)
@@ -56,6 +69,8 @@ struct object {
         const char *src_path;
         bool is_new;      /* not in the store when we looked */
         bool tmp_created; /* our temporary file exists and must be renamed or removed */
+        const char *damage; /* set: the object under the final name is bad, ours replaces it */
+        bool damage_is_dir; /* that bad object is a directory: exchanged, not renamed over */
 };
 
 struct store_ctx {
@@ -212,30 +227,122 @@ static int copy_verified(struct store_ctx *ctx, const struct object *o, int sfd,
         return 0;
 }
 
+/* An object already under its final name: 0 when it may be reused, 1 when it is missing or
+ * bad (o->damage says why) and our copy must go in, <0 on errors (logged). */
+static int check_existing(struct store_ctx *ctx, struct object *o, const char *obj, uint8_t *buf) {
+        uint8_t got[CFS_DIGEST_SIZE];
+        struct stat st;
+        int r;
+
+        /* Judged by lstat first: a device or fifo under the name is never opened. */
+        if (fstatat(ctx->store_fd, obj, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno == ENOENT)
+                        return 1;
+                return store_fail(ctx, -errno, "Failed to look up '%s/%s': %m", ctx->store_path, obj);
+        }
+        if (S_ISLNK(st.st_mode)) {
+                o->damage = "a symbolic link";
+                return 1;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                o->damage = "a directory";
+                o->damage_is_dir = true;
+                return 1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                o->damage = "not a regular file";
+                return 1;
+        }
+        /* Then the fd we read is checked to be that same file (O_NONBLOCK | O_NOCTTY in
+         * case it was swapped for something else meanwhile). */
+        _cleanup_close_ int fd = openat(ctx->store_fd, obj, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0 && (errno == ENOENT || errno == ELOOP)) {
+                o->damage = "replaced while it was checked";
+                return 1;
+        }
+        if (fd < 0)
+                return store_fail(ctx, -errno, "Failed to open '%s/%s': %m", ctx->store_path, obj);
+        dev_t dev = st.st_dev;
+        ino_t ino = st.st_ino;
+        if (fstat(fd, &st) < 0)
+                return store_fail(ctx, -errno, "Failed to check '%s/%s': %m", ctx->store_path, obj);
+        if (!S_ISREG(st.st_mode) || st.st_dev != dev || st.st_ino != ino) {
+                o->damage = "replaced while it was checked";
+                o->damage_is_dir = S_ISDIR(st.st_mode);
+                return 1;
+        }
+        if ((uint64_t) st.st_size != o->size) {
+                o->damage = (uint64_t) st.st_size < o->size ? "truncated" : "larger than its content";
+                return 1;
+        }
+
+        r = cfs_verity_measure_fd(fd, got);
+        if (r == -ENODATA && ctx->opts->enable_verity) {
+                /* Enabling makes the kernel hash the file: its measurement checks the content. */
+                r = cfs_verity_enable_fd(fd);
+                if (r == -EOPNOTSUPP) {
+                        char fsname[16];
+                        return store_fail(ctx, r, "Cannot enable fs-verity on '%s/%s': the filesystem (%s) or the kernel does not support it "
+                                          "(for ext4: mkfs/tune2fs -O verity, 4096-byte blocks)",
+                                          ctx->store_path, obj, cfs_fs_name(fd, fsname));
+                }
+                if (r < 0)
+                        return store_fail(ctx, r, "Failed to enable fs-verity on '%s/%s': %m", ctx->store_path, obj);
+                r = cfs_verity_measure_fd(fd, got);
+        }
+        if (r == 0) {
+                if (memcmp(got, o->digest, CFS_DIGEST_SIZE) != 0) {
+                        o->damage = "its fs-verity digest is not its name";
+                        return 1;
+                }
+        } else if (r == -EBADMSG) {
+                o->damage = "fs-verity with another hash algorithm";
+                return 1;
+        } else if (r != -ENODATA && r != -EOPNOTSUPP)
+                return store_fail(ctx, r, "Failed to measure '%s/%s': %m", ctx->store_path, obj);
+
+        if (ctx->opts->verify_store) {
+                cfs_verity_ctx *m = cfs_verity_new();
+                if (!m)
+                        return store_fail(ctx, -ENOMEM, "Out of memory");
+                r = cfs_read_sparse(fd, o->size, buf, COPY_CHUNK, cfs_verity_update_chunk, m);
+                cfs_verity_final(m, got);
+                cfs_verity_free(m);
+                if (r == -ESTALE) {
+                        o->damage = "its size changed while it was read";
+                        return 1;
+                }
+                if (r == -EIO) {
+                        /* With fs-verity, a block that does not match its tree reads as EIO. */
+                        o->damage = "unreadable (I/O error)";
+                        return 1;
+                }
+                if (r < 0)
+                        return store_fail(ctx, r, "Failed to read '%s/%s': %m", ctx->store_path, obj);
+                if (memcmp(got, o->digest, CFS_DIGEST_SIZE) != 0) {
+                        o->damage = "its content does not match its name";
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 static int copy_object(struct store_ctx *ctx, struct object *o, uint8_t *buf) {
         char obj[CFS_OBJECT_PATH_SIZE], tmp[TMP_NAME_SIZE];
         _cleanup_close_ int sfd = -EBADF, dfd = -EBADF;
-        struct stat st;
         int r;
 
         cfs_object_path(o->digest, obj);
         /* In a fan-out directory we just created there is nothing to find (a concurrent
          * mkcfs adding the same object is handled by RENAME_NOREPLACE). */
         if (!ctx->dir_fresh[o->digest[0]]) {
-                r = fstatat(ctx->store_fd, obj, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-                if (r == 0) {
-                        if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size != o->size)
-                                return store_fail(ctx, -EUCLEAN, "Object '%s/%s' exists but is not a regular file of %" PRIu64
-                                                  " bytes: the store is damaged, remove that object and retry",
-                                                  ctx->store_path, obj, o->size);
-                        if (ctx->opts->enable_verity)
-                                return enable_verity_at(ctx, ctx->store_fd, obj, obj);
-                        return 0;
-                }
-                if (r != -ENOENT)
-                        return store_fail(ctx, r, "Failed to look up '%s/%s': %m", ctx->store_path, obj);
+                r = check_existing(ctx, o, obj, buf);
+                if (r <= 0)
+                        return r; /* reusable (0), or failed */
+                /* r > 0: missing (o->damage unset) or damaged: write our own copy */
         }
-        o->is_new = true;
+        if (!o->damage)
+                o->is_new = true;
 
         /* O_NOATIME as in the scanner; only the owner or root may use it. */
         int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
@@ -272,6 +379,34 @@ static int copy_object(struct store_ctx *ctx, struct object *o, uint8_t *buf) {
         return 0;
 }
 
+/* Our verified copy takes the place of a bad object in one rename: the name always holds
+ * either the bad object or the good one. */
+static int replace_object(struct store_ctx *ctx, struct object *o, const char *obj, const char *tmp) {
+        char aside[TMP_NAME_SIZE] = "";
+
+        if (o->damage_is_dir) {
+                /* rename() cannot replace a directory by a file; exchanging them is one step
+                 * too, then the directory, now under our temporary name, goes. */
+                if (renameat2(ctx->work_fd, tmp, ctx->store_fd, obj, RENAME_EXCHANGE) < 0)
+                        return store_fail(ctx, -errno, "Failed to replace the directory '%s/%s' by the object: %m",
+                                          ctx->store_path, obj);
+                o->tmp_created = false;
+                if (unlinkat(ctx->work_fd, tmp, AT_REMOVEDIR) < 0) {
+                        /* Not empty (or not ours to remove): keep it, out of the way. */
+                        snprintf(aside, sizeof aside, "%.2s/.damaged-%s-%ld", obj, obj + 3, (long) ctx->pid);
+                        if (renameat(ctx->work_fd, tmp, ctx->work_fd, aside) < 0)
+                                snprintf(aside, sizeof aside, "%s", tmp);
+                }
+        } else {
+                if (renameat(ctx->work_fd, tmp, ctx->store_fd, obj) < 0)
+                        return store_fail(ctx, -errno, "Failed to replace the damaged object '%s/%s': %m", ctx->store_path, obj);
+                o->tmp_created = false;
+        }
+        log_warning("Object '%s/%s' was damaged (%s): replaced by a verified copy of '%s'%s%s%s", ctx->store_path, obj,
+                    o->damage, o->src_path, aside[0] ? ", the directory kept as '" : "", aside, aside[0] ? "'" : "");
+        return 0;
+}
+
 static int install_object(struct store_ctx *ctx, struct object *o, uint8_t *buf) {
         char obj[CFS_OBJECT_PATH_SIZE], tmp[TMP_NAME_SIZE];
 
@@ -279,6 +414,8 @@ static int install_object(struct store_ctx *ctx, struct object *o, uint8_t *buf)
                 return 0;
         cfs_object_path(o->digest, obj);
         tmp_name(ctx, o, tmp);
+        if (o->damage)
+                return replace_object(ctx, o, obj, tmp);
         if (renameat2(ctx->work_fd, tmp, ctx->store_fd, obj, RENAME_NOREPLACE) == 0) {
                 o->tmp_created = false;
                 return 0;
@@ -516,7 +653,9 @@ int cfs_store_fill(const char *store_path, const char *src_root, cfs_node *root,
         if (ret_stats) {
                 struct cfs_store_stats s = { .n_objects = ctx.n_objs };
                 for (size_t i = 0; i < ctx.n_objs; i++)
-                        if (ctx.objs[i].is_new) {
+                        if (ctx.objs[i].damage)
+                                s.n_replaced++;
+                        else if (ctx.objs[i].is_new) {
                                 s.n_new++;
                                 s.new_bytes += ctx.objs[i].size;
                         }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* fs-verity digests in user space (OpenSSL SHA-256) and the kernel's verity ioctls. */
+/* fs-verity digests in user space (OpenSSL SHA-256). The kernel's verity ioctls are in
+ * verity-ioctl.c, so that cfsroot, which only measures, can be built without libcrypto. */
 #include <endian.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "uapi/fsverity.h"
@@ -23,7 +24,20 @@ struct cfs_verity_ctx {
         uint64_t level_blocks[MAX_LEVELS]; /* hashes pushed into that level so far */
 };
 
-static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) { SHA256(data, n, out); }
+static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) {
+        /* SHA256() looks the algorithm up (a lock and a name search) on every call, about
+         * as long as hashing a small block: fetched once, by whichever thread comes first. */
+        static EVP_MD *cached;
+        EVP_MD *md = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+        if (!md) {
+                EVP_MD *fetched = EVP_MD_fetch(NULL, "SHA256", NULL), *none = NULL;
+                if (fetched && !__atomic_compare_exchange_n(&cached, &none, fetched, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                        EVP_MD_free(fetched); /* another thread was first: use its */
+                md = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+        }
+        if (!md || EVP_Digest(data, n, out, NULL, md, NULL) != 1)
+                SHA256(data, n, out);
+}
 
 /* zero_hash[L]: the hash of an all-zero block at level L (data blocks are level 0). */
 static uint8_t zero_hash[MAX_LEVELS][CFS_DIGEST_SIZE];
@@ -226,39 +240,5 @@ int cfs_verity_digest_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
         if (r < 0)
                 return r;
         cfs_verity_final(c, ret_digest);
-        return 0;
-}
-
-int cfs_verity_measure_fd(int fd, uint8_t ret_digest[CFS_DIGEST_SIZE]) {
-        union {
-                struct cfs_fsverity_digest d;
-                uint8_t buf[sizeof(struct cfs_fsverity_digest) + 64];
-        } u = { .d.digest_size = 64 };
-
-        if (ioctl(fd, CFS_FS_IOC_MEASURE_VERITY, &u) < 0) {
-                if (errno == ENOTTY || errno == ENOTSUP)
-                        return -EOPNOTSUPP;
-                return -errno;
-        }
-        if (u.d.digest_algorithm != CFS_FSVERITY_HASH_ALG_SHA256 || u.d.digest_size != CFS_DIGEST_SIZE)
-                return -EBADMSG;
-        memcpy(ret_digest, u.d.digest, CFS_DIGEST_SIZE);
-        return 0;
-}
-
-int cfs_verity_enable_fd(int fd) {
-        struct cfs_fsverity_enable_arg arg = {
-                .version = 1,
-                .hash_algorithm = CFS_FSVERITY_HASH_ALG_SHA256,
-                .block_size = CFS_VERITY_BLOCK_SIZE,
-        };
-
-        if (ioctl(fd, CFS_FS_IOC_ENABLE_VERITY, &arg) < 0) {
-                if (errno == EEXIST)
-                        return 0;
-                if (errno == ENOTTY || errno == ENOTSUP)
-                        return -EOPNOTSUPP;
-                return -errno;
-        }
         return 0;
 }

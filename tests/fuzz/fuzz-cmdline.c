@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "mount.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else {
                 CHECK(r == 0);
                 CHECK(c.verity_check >= -1 && c.verity_check <= 2);
+                CHECK(c.pcr >= -1 && c.pcr <= CFSROOT_PCR_MAX);
                 CHECK(!c.image || c.image[0] == '/');
                 CHECK(!c.basedirs || c.n_basedirs > 0);
                 for (size_t i = 0; i < c.n_basedirs; i++)
@@ -49,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 CHECK(c.have_digest || c.verity_check < 2);
                                 CHECK(unverified == !c.have_digest);
                                 CHECK(c.n_basedirs > 0);
+                                CHECK(!(c.tpm_require && c.pcr < 0));
                                 _cleanup_free_ char *o = NULL;
                                 r = cfs_ovl_legacy_options("/lower", c.basedirs, c.n_basedirs,
                                                            cfsroot_verity_mode(c.verity_check), &o);

@@ -310,14 +310,15 @@ check "  ... no temporary files next to the image, no half-built store" \
 check "--enable-verity without a store: exit 1 naming the image ($(cat "$W/err"))" \
 	sh -c '[ "$0" = 1 ] && grep -q "v.cfs" "$1" && grep -q "fs-verity" "$1"' $rc "$W/err"
 
-# A failure in the middle of filling a store: a damaged object (wrong size) under its name.
+# A failure in the middle of filling a store: one fan-out directory is a file, so the
+# objects under it cannot be written. (Damaged objects are repaired: tests/host/store.sh.)
 S2=$W/store2
 d=$(fsverity digest --block-size=4096 "$W/c/random" | cut -d' ' -f1 | sed 's/sha256:\(..\)/\1\//')
-mkdir -p "$S2/$(dirname "$d")"; echo damaged > "$S2/$d"
+mkdir -p "$S2"; echo damaged > "$S2/$(dirname "$d")"
 echo old > "$W/f.cfs"
 "$MKCFS" --store "$S2" "$W/a" "$W/f.cfs" 2> "$W/err"; rc=$?
-check "damaged store object: exit 1 ($(head -c 200 "$W/err"))" [ $rc = 1 ]
-check "  ... the damaged object is not rewritten" [ "$(cat "$S2/$d")" = damaged ]
+check "store with a file for a fan-out directory: exit 1 ($(head -c 200 "$W/err"))" [ $rc = 1 ]
+check "  ... that file is not rewritten" [ "$(cat "$S2/$(dirname "$d")")" = damaged ]
 check "  ... no temporary files left in the store" [ -z "$(find "$S2" -name '.tmp*')" ]
 check "  ... existing image untouched" [ "$(cat "$W/f.cfs")" = old ]
 

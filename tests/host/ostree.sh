@@ -108,6 +108,9 @@ compare_mounted() {
 	check "$name: every non-directory has nlink 1 in the image, as in ostree's" [ "$n" = 0 ]
 }
 
+"$MKCFS" -v --ostree "$REPO" treeA "$W/treeA-v.cfs" 2> "$W/err"
+check "mkcfs -v: the image's digest matches the commit's ostree.composefs.digest.v0" grep -q "matches the commit's ostree.composefs.digest.v0" "$W/err"
+
 compare_mounted ref "$REPO" treeA
 
 # ---- a repository made here with the ostree CLI ----
@@ -140,6 +143,14 @@ if mkrepo "$W/bare" bare; then
 	compare_mounted cli-bare "$W/bare" t
 	d_bare=$(digest_of --ostree "$W/bare" t "$W/bare.cfs")
 	check "cli-bare: image built ($d_bare)" [ ${#d_bare} = 64 ]
+	# A commit recording a digest: the right one is confirmed, a wrong one is warned about.
+	gv() { echo "[byte $(sed 's/../0x&, /g; s/, $//' <<< "$1")]"; }
+	ostree --repo="$W/bare" commit --branch=t-right --tree=ref=t --add-metadata="ostree.composefs.digest.v0=$(gv "$d_bare")" > /dev/null
+	ostree --repo="$W/bare" commit --branch=t-wrong --tree=ref=t --add-metadata="ostree.composefs.digest.v0=$(gv "$(printf '0%.0s' $(seq 64))")" > /dev/null
+	"$MKCFS" -v --ostree "$W/bare" t-right "$W/right.cfs" 2> "$W/err"
+	check "a commit recording our digest: mkcfs -v says it matches" grep -q "matches the commit's ostree.composefs.digest.v0" "$W/err"
+	"$MKCFS" --ostree "$W/bare" t-wrong "$W/wrong.cfs" 2> "$W/err"
+	check "a commit recording another digest: mkcfs warns: $(cat "$W/err")" grep -q "differs from the one commit .* records" "$W/err"
 else
 	fail "ostree commit into a bare repository: $(cat "$W/err")"
 fi
@@ -147,6 +158,17 @@ if mkrepo "$W/bare-user" bare-user; then
 	d_bu=$(digest_of --ostree "$W/bare-user" t "$W/bare-user.cfs")
 	check "bare-user repository of the same tree: same digest as bare ($d_bu)" [ -n "$d_bu" ] && [ "$d_bu" = "$d_bare" ]
 	compare_mounted cli-bare-user "$W/bare-user" t
+	# The object check on bare-user objects too (they are read through ostree_repo_load_file).
+	cp -a "$W/bare-user" "$W/bu-bad"
+	o=$(cd "$W/bu-bad/objects" && for f in */*.file; do [ "$(stat -c %s "$f")" = 1048576 ] && echo "$f"; done | head -n1)
+	chmod u+w "$W/bu-bad/objects/$o"; printf X | dd of="$W/bu-bad/objects/$o" bs=1 seek=1000 conv=notrunc status=none
+	"$MKCFS" --ostree "$W/bu-bad" t "$W/bu-bad.cfs" 2> "$W/err"; rc=$?
+	check "bare-user: a corrupt object (one-mib): exit 1, no image: $(cat "$W/err")" \
+		sh -c '[ $0 = 1 ] && grep -q "Corrupt object .*/one-mib" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/bu-bad.cfs"
+	rm -f "$W/bu-bad/objects/$o"
+	"$MKCFS" --ostree "$W/bu-bad" t "$W/bu-bad.cfs" 2> "$W/err"; rc=$?
+	check "bare-user: a missing object: exit 1, no image: $(cat "$W/err")" \
+		sh -c '[ $0 = 1 ] && grep -q "Missing object .*/one-mib" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/bu-bad.cfs"
 else
 	fail "ostree commit into a bare-user repository: $(cat "$W/err")"
 fi
@@ -157,6 +179,21 @@ if mkrepo "$W/archive" archive; then
 else
 	fail "ostree commit into an archive repository: $(cat "$W/err")"
 fi
+
+if ostree --repo="$W/buo" init --mode=bare-user-only > /dev/null 2>&1; then
+	"$MKCFS" --ostree "$W/buo" t "$W/buo.cfs" 2> "$W/err"; rc=$?
+	check "bare-user-only repository refused, exit 1, no image: $(cat "$W/err")" \
+		sh -c '[ $0 = 1 ] && grep -q "mode bare-user-only" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/buo.cfs"
+fi
+
+# Usage errors exit 2.
+rc2=0
+for args in "--ostree $REPO treeA" "--sysroot /x 0" "--ostree-deployment --sysroot /x abc" "--ostree --store /x $REPO treeA $W/u.cfs" \
+	"--ostree-deployment"; do
+	"$MKCFS" $args > /dev/null 2>&1; rc=$?
+	[ $rc = 2 ] || { rc2=1; echo "  mkcfs $args: rc=$rc"; }
+done
+check "usage errors of --ostree/--ostree-deployment/--sysroot exit 2" [ $rc2 = 0 ]
 
 # ---- errors: each names what is wrong, exits 1, and leaves no image ----
 # expect_error NAME PATTERN REPO REV: mkcfs fails naming PATTERN; an existing image is untouched.
@@ -198,6 +235,55 @@ if [ -n "$(cd "$REPO/objects" && ls */*.file)" ]; then
 		check "--enable-verity where the filesystem cannot: exit 1 naming the object, no image: $(cat "$W/err")" \
 			sh -c '[ $0 = 1 ] && grep -q "fs-verity on object .*/objects/../.*\.file" "$1" && [ ! -e "$2" ]' $rc "$W/err" "$W/ev.cfs"
 	fi
+fi
+
+# ---- installing into a deployment made by ostree admin ----
+S=$W/sysroot
+OS_T=$W/os-tree
+mkdir -p "$OS_T/usr/lib/modules/6.0.0" "$OS_T/usr/etc" "$OS_T/usr/bin"
+echo kernel > "$OS_T/usr/lib/modules/6.0.0/vmlinuz"
+echo initrd > "$OS_T/usr/lib/modules/6.0.0/initramfs.img"
+printf 'ID=testos\nPRETTY_NAME="Test OS"\n' > "$OS_T/usr/etc/os-release"
+printf 'hello\n' > "$OS_T/usr/bin/hello"; chmod 755 "$OS_T/usr/bin/hello"
+mkdir -p "$S"
+if { ostree admin init-fs "$S" && ostree admin --sysroot="$S" os-init testos &&
+     ostree --repo="$S/ostree/repo" commit --branch=testos/1 --tree=dir="$OS_T" &&
+     ostree admin --sysroot="$S" deploy --os=testos testos/1; } > "$W/out" 2>&1; then
+	DEP=$(ls -d "$S"/ostree/deploy/testos/deploy/*.0)
+	immutable() { lsattr -d "$1" 2>/dev/null | cut -d' ' -f1 | grep -q i; }
+	if immutable "$DEP"; then
+		pass "ostree admin deploy sealed the deployment immutable"
+	else
+		skip "deployment install: ostree did not set the immutable attribute here (filesystem without it?)"
+	fi
+	want=$("$MKCFS" --print-digest --ostree "$S/ostree/repo" testos/1 "$W/dep-ref.cfs")
+	out=$("$MKCFS" --ostree-deployment "$DEP" 2> "$W/err"); rc=$?
+	check "--ostree-deployment DEPLOYDIR: exit 0" [ $rc = 0 ]
+	check "prints the kernel arguments: cfsroot.digest= and the UKI form" \
+		[ "$out" = "$(printf 'cfsroot.digest=sha256:%s\ncfsroot.ostree cfsroot.digest=sha256:%s' "$want" "$want")" ]
+	check "<deployment>/.ostree.cfs is the commit's image" cmp -s "$DEP/.ostree.cfs" "$W/dep-ref.cfs"
+	check "the deployment is immutable again after success" immutable "$DEP"
+	check "no temporary file left in the deployment" [ -z "$(find "$DEP" -maxdepth 1 -name '..ostree.cfs.tmp-*')" ]
+	out=$("$MKCFS" --ostree-deployment --sysroot "$S" 0 2> "$W/err"); rc=$?
+	check "--ostree-deployment --sysroot SYSROOT 0 gives the same digest" [ $rc = 0 ] && [ "${out%%$'\n'*}" = "cfsroot.digest=sha256:$want" ]
+	# Injected failure after the attribute was lifted: .ostree.cfs is a directory.
+	chattr -i "$DEP"; rm -f "$DEP/.ostree.cfs"; mkdir "$DEP/.ostree.cfs"; chattr +i "$DEP"
+	"$MKCFS" --ostree-deployment "$DEP" > /dev/null 2> "$W/err"; rc=$?
+	check "a failed write exits 1 naming the image: $(cat "$W/err")" sh -c '[ $0 = 1 ] && grep -q "ostree.cfs" "$1"' $rc "$W/err"
+	check "the deployment is immutable again after the failure" immutable "$DEP"
+	chattr -i "$DEP"; rmdir "$DEP/.ostree.cfs"; chattr +i "$DEP"
+	"$MKCFS" --enable-verity --ostree-deployment "$DEP" > /dev/null 2> "$W/err"; rc=$?
+	if [ $rc != 0 ]; then
+		check "--enable-verity on a filesystem without fs-verity: exit 1 naming the file, no image" \
+			sh -c '[ $0 = 1 ] && grep -q "fs-verity on" "$1" && [ ! -e "$2/.ostree.cfs" ]' $rc "$W/err" "$DEP"
+		check "the deployment is immutable after the --enable-verity failure" immutable "$DEP"
+	fi
+	"$MKCFS" --ostree-deployment --sysroot "$S" 1 > /dev/null 2> "$W/err"; rc=$?
+	check "a deployment index that does not exist: exit 1: $(cat "$W/err")" sh -c '[ $0 = 1 ] && grep -q "no deployment 1" "$1"' $rc "$W/err"
+	"$MKCFS" --ostree-deployment "$W" > /dev/null 2> "$W/err"; rc=$?
+	check "a directory that is not a deployment: exit 1: $(cat "$W/err")" sh -c '[ $0 = 1 ] && grep -q "is not an ostree deployment" "$1"' $rc "$W/err"
+else
+	fail "ostree admin init-fs/os-init/deploy: $(tail -n3 "$W/out")"
 fi
 
 finish

@@ -12,6 +12,11 @@
  *   cfstest.mkcfs=SRC       run `/usr/bin/mkcfs --store /sysroot/cfs/objects-g --enable-verity
  *                           --print-digest SRC /sysroot/cfs/images/g.cfs` (needs rw), then
  *                           `/usr/bin/cfsroot verity measure` on that image and every object
+ *   cfstest.storeswap       the store repair scenario of tests/qemu/suite-store.sh: mkcfs
+ *                           --enable-verity builds a store of three objects (two of the same
+ *                           size) on the physical root; the two same-sized objects swap
+ *                           names (RENAME_EXCHANGE) before each of two rebuilds (no option,
+ *                           then --enable-verity); then cfsroot measures every object
  *   cfstest.cfsmeasure=PATH run `/usr/bin/cfsroot verity measure PATH`
  *   cfstest.sha256=PATH     print the SHA-256 of PATH's bytes as read through this root
  *   cfstest.read=PATH       read PATH to the end: "CFSTEST: read PATH: OK" or ": EIO" (errno name)
@@ -26,6 +31,8 @@
  *                           regular file under the directory PATH (an ostree sysroot's repo)
  *   cfstest.write=PATH      create or replace PATH with one line and fsync it:
  *                           "CFSTEST: write PATH: OK" or ": EROFS" (errno name)
+ *   cfstest.exec=PROG,ARG,...  run PROG with the comma-separated arguments (label "exec PROG";
+ *                           e.g. a dynamic program started through its loader on /sysroot)
  *
  * Run as anything but PID 1 it only prints the SHA-256 of its arguments (a host self-test).
  *
@@ -33,6 +40,7 @@
  * with "CFSTEST: LABEL: exit N". Each key may repeat. Written for the test guest only: no
  * dependencies beyond libc. */
 #include <dirent.h>
+#define ELEMENTSOF_ARGV(a) (sizeof(a) / sizeof((a)[0]) - 1)
 #include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -460,6 +468,84 @@ static void guest_mkcfs(const char *src) {
         sync();
 }
 
+/* ---- cfstest.storeswap: an object swapped for another verity-enabled file of the same size
+ * (so only the measured digest can tell); mkcfs must notice it without --verify-store. */
+#define S_SRC "/sysroot/cfs/swap-src"
+#define S_STORE "/sysroot/cfs/objects-s"
+
+static int write_filled(const char *path, char c, size_t n) {
+        char buf[4096];
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        memset(buf, c, sizeof buf);
+        for (size_t done = 0; done < n;) {
+                size_t k = n - done < sizeof buf ? n - done : sizeof buf;
+                if (write(fd, buf, k) != (ssize_t) k) {
+                        close(fd);
+                        return -EIO;
+                }
+                done += k;
+        }
+        return close(fd) < 0 ? -errno : 0;
+}
+
+/* Swaps the names of the two store objects whose first byte is 'a' and 'b'. */
+static int swap_objects(void) {
+        struct paths l = {};
+        unsigned failed = 0;
+        const char *pa = NULL, *pb = NULL;
+        int r = 0;
+
+        collect_files(S_STORE, &l, &failed);
+        for (size_t i = 0; i < l.n; i++) {
+                char c = 0;
+                int fd = open(l.v[i], O_RDONLY | O_CLOEXEC);
+                if (fd >= 0 && read(fd, &c, 1) == 1) {
+                        if (c == 'a')
+                                pa = l.v[i];
+                        else if (c == 'b')
+                                pb = l.v[i];
+                }
+                if (fd >= 0)
+                        close(fd);
+        }
+        if (!pa || !pb)
+                r = -ENOENT;
+        else if (renameat2(AT_FDCWD, pa, AT_FDCWD, pb, RENAME_EXCHANGE) < 0)
+                r = -errno;
+        say("storeswap: swapped the objects of a and b (%zu objects): %s", l.n, r < 0 ? errname(-r) : "OK");
+        paths_free(&l);
+        sync();
+        return r;
+}
+
+static void guest_storeswap(void) {
+        char *build[] = { MKCFS_BIN, "-v", "--store", S_STORE, "--enable-verity", S_SRC, "/sysroot/cfs/images/s.cfs", NULL };
+        char *rebuild_plain[] = { MKCFS_BIN, "-v", "--store", S_STORE, S_SRC, "/sysroot/cfs/images/s.cfs", NULL };
+        struct paths l = {};
+        unsigned failed = 0;
+
+        (void) mkdir(S_SRC, 0755);
+        if (write_filled(S_SRC "/a", 'a', 8192) < 0 || write_filled(S_SRC "/b", 'b', 8192) < 0 ||
+            write_filled(S_SRC "/c", 'c', 5000) < 0) {
+                say("storeswap: cannot write the source files: %s", errname(errno));
+                return;
+        }
+        run_prog("storeswap build", build);
+        /* Swapped verity objects: their measurement (one ioctl) gives them away. */
+        if (swap_objects() == 0)
+                run_prog("storeswap rebuild", rebuild_plain);
+        /* The copies that rebuild wrote have no fs-verity: swapped, only the size could tell,
+         * and it matches; --enable-verity makes the kernel hash them, and that tells. */
+        if (swap_objects() == 0)
+                run_prog("storeswap rebuild --enable-verity", build);
+        collect_files(S_STORE, &l, &failed);
+        run_on_paths("storeswap: cfsroot verity measure", CFSROOT_BIN, "verity", "measure", l.v, l.n);
+        paths_free(&l);
+        sync();
+}
+
 static void measure(const char *path) {
         struct {
                 struct fsverity_digest d;
@@ -516,6 +602,21 @@ static void list_dir(const char *label, const char *dir) {
                 free(names[i]);
         }
         say("%s:%s", label, line);
+}
+
+/* cfstest.exec=PROG,ARG,...: splits at commas (the kernel command line has no other
+ * separator left inside one key). */
+static void exec_prog(char *spec) {
+        char *argv[64], label[4200], *save = NULL;
+        unsigned n = 0;
+
+        for (char *a = strtok_r(spec, ",", &save); a && n < ELEMENTSOF_ARGV(argv); a = strtok_r(NULL, ",", &save))
+                argv[n++] = a;
+        argv[n] = NULL;
+        if (n == 0)
+                return;
+        snprintf(label, sizeof label, "exec %s", argv[0]);
+        run_prog(label, argv);
 }
 
 /* The filesystem type mounted at PATH, from /proc/self/mountinfo (last mount wins). */
@@ -663,6 +764,8 @@ int main(int argc, char **argv) {
                         measure(p + 16);
                 else if (strncmp(p, "cfstest.mkcfs=", 14) == 0)
                         guest_mkcfs(p + 14);
+                else if (strcmp(p, "cfstest.storeswap") == 0)
+                        guest_storeswap();
                 else if (strncmp(p, "cfstest.cfsmeasure=", 19) == 0) {
                         char label[4200];
                         char *argv[] = { CFSROOT_BIN, "verity", "measure", p + 19, NULL };
@@ -698,6 +801,8 @@ int main(int argc, char **argv) {
                         run_install_under(p + 22);
                 else if (strncmp(p, "cfstest.write=", 14) == 0)
                         write_marker(p + 14);
+                else if (strncmp(p, "cfstest.exec=", 13) == 0)
+                        exec_prog(p + 13);
         }
         print_klog();
 

@@ -83,9 +83,9 @@ build_static_mkcfs() {
 	local srcs=() f
 	for f in "$TOP"/src/lib/*.c; do case ${f##*/} in ostree-*) ;; *) srcs+=("$f") ;; esac; done
 	gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -DCFS_VERSION="\"${version:-test}\"" \
-		-I"$TOP/src/lib" -I"$CACHE/kmod/include" -ffunction-sections -fdata-sections -Wl,--gc-sections \
+		-I"$TOP/src/lib" -I"$CACHE/kmod-v2/include" -ffunction-sections -fdata-sections -Wl,--gc-sections \
 		"$TOP/src/mkcfs.c" "${srcs[@]}" -o "$out.tmp" \
-		-lcrypto -lblkid "$CACHE/kmod/lib/libkmod.a" -llzma -lz -pthread -ldl > "$QLOGS/mkcfs-static.log" 2>&1 ||
+		-lcrypto -lblkid "$CACHE/kmod-v2/lib/libkmod.a" -llzma -lz -pthread -ldl > "$QLOGS/mkcfs-static.log" 2>&1 ||
 		{ echo "qemu: building a static mkcfs failed (see $QLOGS/mkcfs-static.log)" >&2; return 1; }
 	mv "$out.tmp" "$out"
 }

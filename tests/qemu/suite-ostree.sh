@@ -2,7 +2,7 @@
 # QEMU suite for ostree deployments booted verified (issue 6), with the real ostree CLI:
 #  a. bookworm's ostree on the host builds a sysroot (init, commit of the test OS carrying the
 #     test kernel, admin init-fs / os-init / deploy of two commits and a second deployment of
-#     the first), mkcfs --ostree writes each deployment's .ostree.cfs, an install boot enables
+#     the first), mkcfs --ostree-deployment writes each deployment's .ostree.cfs, an install boot enables
 #     fs-verity, and every boot uses the kernel arguments of the boot loader entry ostree
 #     wrote (its ostree=) plus cfsroot.digest=. Checks: / is the verified overlay, /etc is the
 #     deployment's and writable (persists across a reboot; not in transient mode), /var is
@@ -60,25 +60,23 @@ bls_options() { # sysroot, deployment name
 	return 1
 }
 
-# ostree seals deployment directories with the immutable flag; the host edits them.
-unseal() { chattr -i "$1" 2>/dev/null || true; }
-
 # ---- part a: the test OS through bookworm's ostree
 prepare_a() {
 	local os1=$OW/os1 os2=$OW/os2 repo=$OW/build-repo sr=$OW/sysroot out d
 	command -v ostree >/dev/null || { A_REASON="the ostree CLI is not installed (package ostree)"; return 2; }
-	[ -d "$sr" ] && find "$sr" -type d -exec chattr -i {} + 2>/dev/null
+	# mkcfs --ostree-deployment restores ostree's immutable seal on deployment directories.
+	[ -d "$OW" ] && find "$OW" -type d -exec chattr -i {} + 2>/dev/null
 	rm -rf "$OW"; mkdir -p "$OW"
 
 	# Two commits of the test OS, ostree-ready: /etc in /usr/etc, the kernel in
 	# /usr/lib/modules/KVER, /ostree pointing into the physical root as ostree expects.
 	for d in "$os1" "$os2"; do
 		build_os_tree "$d" || return 1
-		mkdir -p "$d/usr/lib/modules/$KVER_612" "$d/usr/lib" "$d/var"
-		cp "$VMLINUZ_612" "$d/usr/lib/modules/$KVER_612/vmlinuz"
-		mv "$d/etc" "$d/usr/etc"
-		cp "$d/usr/etc/os-release" "$d/usr/lib/os-release"
-		ln -s sysroot/ostree "$d/ostree"
+		mkdir -p "$d/usr/lib/modules/$KVER_612" "$d/usr/lib" "$d/var" &&
+		cp "$VMLINUZ_612" "$d/usr/lib/modules/$KVER_612/vmlinuz" &&
+		mv "$d/etc" "$d/usr/etc" &&
+		cp "$d/usr/etc/os-release" "$d/usr/lib/os-release" &&
+		ln -s sysroot/ostree "$d/ostree" || return 1
 	done
 	cp "$os1$BIG" "$os2$BIG" # one content: the two commits share big.bin's object
 	echo 1 > "$os1/usr/share/cfstest/commit"
@@ -107,11 +105,11 @@ prepare_a() {
 	DEP_A=$(grep "^$C1\." <<< "$deps" | head -n1)
 	DEP_A2=$(grep "^$C1\." <<< "$deps" | tail -n1)
 
-	# The images: mkcfs --ostree of each deployment's commit into <deployment>/.ostree.cfs.
+	# The images: mkcfs's deployment install writes <deployment>/.ostree.cfs (lifting and
+	# restoring ostree's immutable seal) and prints the kernel arguments that pin it.
 	for d in "$DEP_A" "$DEP_A2" "$DEP_B"; do
-		unseal "$sr/ostree/deploy/$OS_NAME/deploy/$d"
-		out=$("$B/mkcfs" --print-digest --ostree "$sr/ostree/repo" "${d%.*}" "$sr/ostree/deploy/$OS_NAME/deploy/$d/.ostree.cfs" 2>&1) ||
-			{ echo "ostree: mkcfs --ostree for $d failed: $out" >&2; return 1; }
+		out=$("$B/mkcfs" --ostree-deployment "$sr/ostree/deploy/$OS_NAME/deploy/$d" 2>&1) ||
+			{ echo "ostree: mkcfs --ostree-deployment for $d failed: $out" >&2; return 1; }
 		case $d in "$DEP_B") D2=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1) ;; *) D1=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1) ;; esac
 	done
 	[ -n "${D1:-}" ] && [ -n "${D2:-}" ] && [ "$D1" != "$D2" ] || { echo "ostree: no digests from mkcfs" >&2; return 1; }
@@ -310,18 +308,18 @@ prepare_b() {
 	rm -rf "$t" "$sr"
 	# Hard-linked copy of the cached tree: only renames and new files below, never an
 	# in-place edit, so the cache stays as debootstrap made it.
-	cp -al "$rootfs" "$t" || return 1
-	mv "$t/etc" "$t/usr/etc"
-	rm -rf "$t/dev" "$t/var" && mkdir "$t/dev" "$t/var" "$t/sysroot"
-	ln -s sysroot/ostree "$t/ostree"
-	mkdir -p "$t/usr/lib/modules"
-	cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$t/usr/lib/modules/"
-	cp "$VMLINUZ_612" "$t/usr/lib/modules/$KVER_612/vmlinuz"
+	cp -al "$rootfs" "$t" &&
+	mv "$t/etc" "$t/usr/etc" &&
+	rm -rf "$t/dev" "$t/var" && mkdir "$t/dev" "$t/var" "$t/sysroot" &&
+	ln -s sysroot/ostree "$t/ostree" &&
+	mkdir -p "$t/usr/lib/modules" &&
+	cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$t/usr/lib/modules/" &&
+	cp "$VMLINUZ_612" "$t/usr/lib/modules/$KVER_612/vmlinuz" &&
 	# The product and the test init for the install boot (fs-verity on every object).
-	cp "$B/cfsroot" "$t/usr/bin/cfsroot"
-	mkdir -p "$t/usr/libexec"
-	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init"
-	write_trixie_check "$t"
+	cp "$B/cfsroot" "$t/usr/bin/cfsroot" &&
+	mkdir -p "$t/usr/libexec" &&
+	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init" &&
+	write_trixie_check "$t" || return 1
 
 	mkdir -p "$sr"
 	{
@@ -333,10 +331,9 @@ prepare_b() {
 	TC=$(ostree --repo="$sr/ostree/repo" rev-parse "$T_OS/trixie") || return 1
 	T_DEP=$TC.0
 	# The stateroot's /var starts as the OS's own /var (ostree leaves /var to the OS).
-	cp -a "$rootfs/var/." "$sr/ostree/deploy/$T_OS/var/"
-	unseal "$sr/ostree/deploy/$T_OS/deploy/$T_DEP"
-	out=$("$B/mkcfs" --print-digest --ostree "$sr/ostree/repo" "$TC" "$sr/ostree/deploy/$T_OS/deploy/$T_DEP/.ostree.cfs" 2>&1) ||
-		{ echo "ostree: mkcfs --ostree for the trixie deployment failed: $out" >&2; return 1; }
+	cp -a "$rootfs/var/." "$sr/ostree/deploy/$T_OS/var/" || return 1
+	out=$("$B/mkcfs" --ostree-deployment "$sr/ostree/deploy/$T_OS/deploy/$T_DEP" 2>&1) ||
+		{ echo "ostree: mkcfs --ostree-deployment for the trixie deployment failed: $out" >&2; return 1; }
 	TD=$(grep -oE '[0-9a-f]{64}' <<< "$out" | head -n1)
 	T_OPTS=$(bls_options "$sr" "$T_DEP") || { echo "ostree: no boot loader entry for $T_DEP" >&2; return 1; }
 

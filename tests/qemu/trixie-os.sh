@@ -11,7 +11,7 @@
 #
 # Consumers must not modify the tree: copy it (cp -al then replace, never edit in place,
 # is enough for moving directories around) before making it ostree-ready or bootable.
-set -euo pipefail
+# Sourcing it changes no shell options of the caller (set -e/pipefail only when run).
 
 # The URI of the configured apt entry whose suites include plain "bookworm" (the same
 # rule as tools/setup-deps.sh): the trixie suite lives in the same archive.
@@ -45,8 +45,8 @@ trixie_os_build() {
 	[ "$(id -u)" = 0 ] || { echo "trixie-os: debootstrap needs root" >&2; return 1; }
 	uri=$(trixie_os_derive_uri | head -n1)
 	[ -n "$uri" ] || { echo "trixie-os: no apt source for bookworm found to derive the archive from" >&2; return 1; }
-	mkdir -p "$cache"
-	tmp=$(mktemp -d "$cache/.trixie-os.XXXXXX")
+	mkdir -p "$cache" || return 1
+	tmp=$(mktemp -d "$cache/.trixie-os.XXXXXX") || return 1
 	start=$(date +%s)
 	echo "trixie-os: debootstrap trixie (minbase+systemd,udev,ostree) into $tmp (about 4 minutes)" >&2
 	if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,ostree,udev \
@@ -69,5 +69,6 @@ trixie_os_build() {
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -euo pipefail
 	trixie_os_build "${1:-.cache}"
 fi

@@ -11,6 +11,7 @@
 
 #include "blockdev.h"
 #include "cmdline.h"
+#include "composefs-root.h"
 #include "kmod.h"
 #include "mount.h"
 #include "switchroot.h"
@@ -856,6 +857,49 @@ static void rm_tmp(const char *tmp) {
         (void) rmdir(tmp);
 }
 
+/* cfsroot.pcr= and cfsroot.tpm= (measured boot). */
+static void test_tpm_keys(void) {
+        struct cfsroot_config c;
+        bool unverified;
+
+        parse_ok("cfsroot=/i cfsroot.digest=" D64, &c);
+        CHECK(c.pcr == CFSROOT_DEFAULT_PCR && c.pcr == 15);
+        CHECK(!c.tpm_require);
+        cfsroot_config_done(&c);
+        parse_ok("cfsroot=/i cfsroot.pcr=0 cfsroot.pcr=0 cfsroot.tpm=require", &c);
+        CHECK(c.pcr == 0 && c.tpm_require);
+        cfsroot_config_done(&c);
+        parse_ok("cfsroot=/i cfsroot.pcr=23 cfsroot.tpm=auto", &c);
+        CHECK(c.pcr == 23 && !c.tpm_require);
+        cfsroot_config_done(&c);
+        parse_ok("cfsroot=/i cfsroot.pcr=off", &c);
+        CHECK(c.pcr == -1);
+        cfsroot_config_done(&c);
+        parse_ok("cfsroot=/i cfsroot.pcr=7", &c);
+        CHECK(c.pcr == 7);
+        cfsroot_config_done(&c);
+
+        parse_fails("cfsroot.pcr=24", "invalid cfsroot.pcr=24: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=07", "invalid cfsroot.pcr=07: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=-1", "invalid cfsroot.pcr=-1: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=", "invalid cfsroot.pcr=: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr", "invalid cfsroot.pcr=: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=1x", "invalid cfsroot.pcr=1x: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=100", "invalid cfsroot.pcr=100: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=OFF", "invalid cfsroot.pcr=OFF: expected a PCR number 0-23 or off");
+        parse_fails("cfsroot.pcr=7 cfsroot.pcr=8", "conflicting values for cfsroot.pcr: '7' and '8'");
+        parse_fails("cfsroot.pcr=off cfsroot.pcr=15", "conflicting values for cfsroot.pcr: 'off' and '15'");
+        parse_fails("cfsroot.tpm=yes", "invalid cfsroot.tpm=yes: expected auto or require");
+        parse_fails("cfsroot.tpm", "invalid cfsroot.tpm=: expected auto or require");
+        parse_fails("cfsroot.tpm=auto cfsroot.tpm=require", "conflicting values for cfsroot.tpm: 'auto' and 'require'");
+
+        parse_ok("cfsroot=/i cfsroot.digest=" D64 " cfsroot.pcr=off cfsroot.tpm=require", &c);
+        CHECK(cfsroot_config_check(&c, &unverified, err, sizeof err) == -EINVAL);
+        CHECK(streq(err, "cfsroot.tpm=require contradicts cfsroot.pcr=off: remove one of them"));
+        cfsroot_config_done(&c);
+        printf("PASS: cfsroot.pcr= (0-23, off, default 15) and cfsroot.tpm= (auto, require): values, refusals, conflicts\n");
+}
+
 int main(void) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         test_basic();
@@ -872,6 +916,7 @@ int main(void) {
         test_basedir();
         test_ovl_escape();
         test_root_spec();
+        test_tpm_keys();
 
         char tmp[] = "/tmp/test-cmdline.XXXXXX";
         CHECK(mkdtemp(tmp));

@@ -65,6 +65,7 @@ struct cfs_open_how {
         uint64_t mode;
         uint64_t resolve;
 };
+#define CFS_RESOLVE_NO_XDEV 0x01u
 #define CFS_RESOLVE_NO_MAGICLINKS 0x02u
 #define CFS_RESOLVE_IN_ROOT 0x10u
 
