@@ -49,7 +49,7 @@ STATIC_LIBS := $(KMOD_DIR)/lib/libkmod.a -lblkid $(if $(filter 1,$(CFSROOT_CRYPT
 CFSROOT_EXCLUDE := dump erofs-reader erofs-writer scan store tree $(if $(filter 1,$(CFSROOT_CRYPTO)),,verity)
 CFSROOT_SRCS    := $(filter-out $(CFSROOT_EXCLUDE:%=src/lib/%.c),$(LIB_SRCS))
 
-.PHONY: all setup check check-unit check-host check-qemu fuzz fuzz-build bench demo clean help asan analyze
+.PHONY: all setup check check-unit check-host check-qemu fuzz fuzz-build bench demo clean help asan analyze man install
 .DEFAULT_GOAL := all
 
 all: $(SETUP_STAMP) $(addprefix $(B)/,$(PROGS)) $(if $(wildcard src/cfsroot.c),$(B)/cfsroot)
@@ -64,6 +64,8 @@ help:
 	@echo "make demo       build a demo OS image and boot it verified under QEMU"
 	@echo "make asan       the developer build with -Werror and ASan+UBSan into build-asan/"
 	@echo "make analyze    static analysis of src/: clang --analyze and gcc -fanalyzer, warnings fail"
+	@echo "make man        the manual pages (scdoc) into $(B)/man/"
+	@echo "make install    programs, manual pages and the dracut module into DESTDIR/PREFIX (default /usr/local)"
 	@echo "make clean      remove build output (the cache $(CACHE)/ is kept)"
 
 setup $(SETUP_STAMP): tools/setup-deps.sh
@@ -186,6 +188,32 @@ bench: all
 
 demo: all
 	@B=$(B) CACHE=$(CACHE) tests/qemu/demo.sh
+
+# Manual pages from scdoc sources (man/NAME.SECTION.scd).
+MAN_SRCS  := $(sort $(wildcard man/*.scd))
+MAN_PAGES := $(MAN_SRCS:man/%.scd=$(B)/man/%)
+$(B)/man/%: man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc < $< > $@.tmp && mv $@.tmp $@
+man: $(MAN_PAGES)
+
+# cfsroot boots the system: sbin. dracut finds modules in <prefix>/lib/dracut/modules.d, so
+# with the default /usr/local prefix either PREFIX=/usr or DRACUTDIR= must point there.
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d
+install: all man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DRACUTDIR)/90cfsroot
+	install -m 0755 $(B)/cfsroot $(DESTDIR)$(SBINDIR)/cfsroot
+	install -m 0755 $(B)/mkcfs $(B)/cfs-info $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 modules.d/90cfsroot/cfsroot-prepare.service $(DESTDIR)$(DRACUTDIR)/90cfsroot/
+	install -m 0755 modules.d/90cfsroot/*.sh $(DESTDIR)$(DRACUTDIR)/90cfsroot/
+	sed -i 's|@SBINDIR@|$(SBINDIR)|' $(DESTDIR)$(DRACUTDIR)/90cfsroot/module-setup.sh
 
 clean:
 	rm -rf $(B) build-asan

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "measure.h"
 #include "mount.h"
+#include "prepare.h"
 #include "rootfs.h"
 #include "switchroot.h"
 #include "util.h"
@@ -362,26 +363,27 @@ static int run_init(char **argv, char **envp) {
         return 1;
 }
 
-static int run_prepare(const char *sysroot) {
+/* The steps of `cfsroot prepare`, once the command line asked for cfsroot. Leaves SYSROOT as
+ * it found it on failure; run_prepare() then covers it. */
+static int prepare(const struct cfsroot_config *c, const char *sysroot) {
         _cleanup_(cfs_kmod_freep) struct cfs_kmod *k = NULL;
-        struct cfsroot_config c;
         char workdir[] = "/run/cfsroot-lower.XXXXXX", target[] = "/run/cfsroot-root.XXXXXX";
         bool have_workdir = false, have_target = false;
-        _cleanup_free_ char *inner = NULL;
+        const char *step = NULL;
         int r;
 
-        T.start = step_start = cfs_now_ms();
-        r = load_config(&c);
-        if (r <= 0) {
-                if (r == 0)
-                        log_info("no cfsroot= on the kernel command line: nothing to do");
-                cfsroot_config_done(&c);
-                return r < 0 ? 1 : 0;
-        }
+        /* A unit with PrivateMounts= or ProtectSystem= would mount the verified root in a
+         * namespace that vanishes with it, and report success over an unverified /sysroot. */
+        r = cfs_mount_ns_check();
+        if (r == -EXDEV)
+                return log_error_errno(r, "refusing to prepare %s: not running in PID 1's mount namespace (PrivateMounts=, ProtectSystem= or similar on the unit?), the verified root would not be the one that boots",
+                                       sysroot);
+        if (r < 0)
+                return log_error_errno(r, "cannot compare this process's mount namespace with PID 1's: %m");
 
         /* The initramfs may have loaded them already, or have them built in. */
         if (cfs_kmod_new(NULL, &k) >= 0) {
-                cfs_kmod_set_blacklist(k, c.modprobe_blacklist);
+                cfs_kmod_set_blacklist(k, c->modprobe_blacklist);
                 load_module(k, "erofs");
                 load_module(k, "overlay");
                 load_module(k, "loop");
@@ -389,53 +391,72 @@ static int run_prepare(const char *sysroot) {
         T.modules = T.device = T.rootfs = cfs_now_ms();
         step_done("modules");
 
-        r = -EINVAL;
-        if (!mkdtemp(workdir) || !mkdtemp(target)) {
+        if (!(have_workdir = mkdtemp(workdir)) || !(have_target = mkdtemp(target))) {
                 r = log_error_errno(errno, "cannot create a directory in /run: %m");
                 goto out;
         }
-        have_workdir = have_target = true;
 
-        r = mount_composefs(&c, sysroot, workdir, target);
+        r = mount_composefs(c, sysroot, workdir, target);
         if (r < 0)
                 goto out;
-        r = cfs_measure_root(&c);
+        r = cfs_measure_root(c);
         if (r < 0)
                 goto out;
 
-        if (asprintf(&inner, "%s%s", target, SYSROOT) < 0) {
-                r = log_error_errno(ENOMEM, "out of memory");
-                goto out;
-        }
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                r = log_error_errno(errno, "cannot make the mounts private: %m");
-                goto out;
-        }
-        if (mount(sysroot, inner, NULL, MS_MOVE, NULL) < 0) {
-                r = log_error_errno(errno, "cannot move %s into the new root: %m", sysroot);
-                goto out;
-        }
-        if (mount(target, sysroot, NULL, MS_MOVE, NULL) < 0) {
-                r = log_error_errno(errno, "cannot move the new root onto %s: %m", sysroot);
-                /* The root device is inside the new root by now: put it back, so that the
-                 * caller finds SYSROOT as it left it (tests/host/faults.sh). */
-                if (mount(inner, sysroot, NULL, MS_MOVE, NULL) < 0)
-                        log_error_errno(errno, "cannot move the root device back to %s: %m", sysroot);
-                goto out;
-        }
-        T.exec = cfs_now_ms();
-        log_info("prepared the verified root at %s (the root device is at %s%s)", sysroot, sysroot, SYSROOT);
-        log_timing();
-        r = 0;
+        r = cfs_prepare_attach(sysroot, target, &step);
+        if (r == -ENOSYS)
+                r = log_error_errno(r, "cannot %s: this kernel has no open_tree()/mount_setattr() (Linux 5.12+ needed)", step);
+        else if (r < 0)
+                r = log_error_errno(r, "cannot %s (%s): %m", step, sysroot);
 out:
-        if (r < 0 && have_target)
+        /* The temporary mount goes either way: on success SYSROOT holds a clone of it. */
+        if (have_target) {
                 (void) umount2(target, MNT_DETACH);
-        if (have_target)
                 (void) rmdir(target);
+        }
         if (have_workdir)
                 (void) rmdir(workdir);
+        if (r < 0)
+                return r;
+        T.exec = cfs_now_ms();
+        log_info("prepared the verified root at %s (the root device is at %s%s, nosuid,nodev)", sysroot, sysroot,
+                 SYSROOT);
+        log_timing();
+        return 0;
+}
+
+/* `cfsroot prepare [--apply-policy] SYSROOT`. Fails closed whatever the caller does with the
+ * exit status: after any failure SYSROOT shows an empty read-only mount, not the disk. */
+static int run_prepare(const char *sysroot, bool apply_policy) {
+        struct cfsroot_config c;
+        const char *how = NULL;
+        int r;
+
+        T.start = step_start = cfs_now_ms();
+        if (apply_policy)
+                cfs_console_open();
+        r = load_config(&c);
+        if (r == 0) {
+                log_info("no cfsroot= on the kernel command line: nothing to do");
+                cfsroot_config_done(&c);
+                return 0;
+        }
+        if (r > 0)
+                r = prepare(&c, sysroot);
+        enum cfsroot_on_failure policy = c.on_failure;
         cfsroot_config_done(&c);
-        return r < 0 ? 1 : 0;
+        if (r >= 0)
+                return 0;
+
+        /* A command line we could not read or parse may have asked for cfsroot: cover too. */
+        int k = cfs_prepare_cover(sysroot, &how);
+        if (k < 0)
+                log_error_errno(k, "cannot make %s unbootable: %s: %m", sysroot, how);
+        else
+                log_error("%s is not bootable: %s", sysroot, how);
+        if (apply_policy)
+                fail_boot(policy);
+        return 1;
 }
 
 static int run_verity(int argc, char **argv) {
@@ -481,7 +502,11 @@ static int run_verity(int argc, char **argv) {
 
 static void help(void) {
         printf("Usage: cfsroot                          (as the initramfs /init)\n"
-               "       cfsroot prepare SYSROOT          verify and mount the composefs root over SYSROOT\n"
+               "       cfsroot prepare [--apply-policy] SYSROOT\n"
+               "                                        verify and mount the composefs root over SYSROOT;\n"
+               "                                        on failure SYSROOT is covered by an empty read-only\n"
+               "                                        mount, and --apply-policy (for initramfs hooks) then\n"
+               "                                        applies cfsroot.on_failure instead of exiting 1\n"
                "       cfsroot verity enable PATH...    enable fs-verity on files\n"
                "       cfsroot verity measure PATH...   print \"sha256:HEX PATH\" for files with fs-verity\n"
                "\n"
@@ -532,11 +557,12 @@ int main(int argc, char **argv, char **envp) {
         }
         const char *cmd = argv[optind];
         if (streq(cmd, "prepare")) {
-                if (argc - optind != 2) {
-                        log_error("usage: cfsroot prepare SYSROOT");
+                bool apply_policy = argc - optind == 3 && streq(argv[optind + 1], "--apply-policy");
+                if (argc - optind != 2 + apply_policy || argv[argc - 1][0] != '/') {
+                        log_error("usage: cfsroot prepare [--apply-policy] /SYSROOT");
                         return 2;
                 }
-                return run_prepare(argv[optind + 1]);
+                return run_prepare(argv[argc - 1], apply_policy);
         }
         if (streq(cmd, "verity"))
                 return run_verity(argc - optind - 1, argv + optind + 1);

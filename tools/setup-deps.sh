@@ -24,6 +24,9 @@ PKGS=(
 	# signed UKI, Secure Boot and measured boot (kernel-cmdline/, suite-secureboot, suite-tpm);
 	# ukify, systemd-measure and virt-fw-vars come from backports via tools/fetch-uki-tools.sh
 	systemd-boot-efi sbsigntool binutils openssl ovmf dosfstools mtools swtpm swtpm-tools tpm2-tools
+	# dracut module (issue 7): manual pages, dracut 059 with systemd/udev for the systemd
+	# flavour, Debian's ostree dracut module to coexist with, debugfs for planted files
+	scdoc man-db groff-base dracut-core cpio udev systemd ostree-boot zstd
 	# ostree (issue 6): mkcfs --ostree reads commits with libostree; the tests use the CLI
 	libostree-dev ostree
 	# hardening depth (issue 9): gcc -fanalyzer and clang --analyze (make analyze) need only

@@ -48,7 +48,7 @@ mkfs.ext4 -q -F -b 4096 -O verity -L prep -d "$w/disk" "$w/disk.img" 32M || { fa
 run_prepare() {
 	printf '%s\n' "$2" > "$w/cmdline-$1"
 	mkdir -p "$w/sysroot-$1"
-	unshare -m bash -c '
+	unshare -m -p -f --mount-proc bash -c '
 		set -e
 		mount --make-rprivate /
 		mount --bind "$1" /proc/cmdline
@@ -63,8 +63,8 @@ run_prepare() {
 
 out=$(run_prepare image "root=/dev/vda cfsroot=/cfs/images/os.cfs cfsroot.verity_check=0" images)
 if grep -qx 'rc=1' <<< "$out" && grep -q "cannot open image /cfs/images/os.cfs on the root device: its path leaves the root device's mount" <<< "$out" &&
-	grep -qx 'fstype=ext4' <<< "$out"; then
-	pass "prepare-xdev: a tmpfs mounted over SYSROOT/cfs/images is refused ('its path leaves the root device's mount', exit 1), SYSROOT untouched"
+	grep -qx 'fstype=tmpfs' <<< "$out"; then
+	pass "prepare-xdev: a tmpfs mounted over SYSROOT/cfs/images is refused ('its path leaves the root device's mount', exit 1), SYSROOT covered"
 else
 	fail "prepare-xdev: image under another mount: $(tr '\n' ' ' <<< "$out")"
 fi

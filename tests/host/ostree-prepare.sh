@@ -42,7 +42,7 @@ mkfs.ext4 -q -F -b 4096 -O verity -L ostprep -d "$sr" "$w/disk.img" 64M > /dev/n
 run_prepare() {
 	printf '%s\n' "$2" > "$w/cmdline-$1"
 	mkdir -p "$w/mnt-$1"
-	unshare -m bash -c '
+	unshare -m -p -f --mount-proc bash -c '
 		set -e
 		mount --make-rprivate /
 		mount --bind "$1" /proc/cmdline
@@ -84,15 +84,15 @@ else
 fi
 
 out=$(run_prepare both "root=/dev/vda rw $arg cfsroot=$dep/.ostree.cfs cfsroot.verity_check=0")
-if has "$out" rc=1 && grep -q "both name the image to boot" <<< "$out" && has "$out" "root=ext4 rw"; then
-	pass "ostree-prepare: ostree= with cfsroot= refused, SYSROOT left as it was"
+if has "$out" rc=1 && grep -q "both name the image to boot" <<< "$out" && has "$out" "root=tmpfs ro"; then
+	pass "ostree-prepare: ostree= with cfsroot= refused, SYSROOT covered (empty read-only tmpfs)"
 else
 	fail "ostree-prepare: ostree= with cfsroot=: $(tr '\n' ' ' <<< "$out")"
 fi
 
 out=$(run_prepare scan "root=/dev/vda rw cfsroot.ostree cfsroot.digest=sha256:$(printf '%064d' 0)")
-if has "$out" rc=1 && grep -q "no ostree deployment has an .ostree.cfs with digest" <<< "$out" && has "$out" "root=ext4 rw"; then
-	pass "ostree-prepare: digest alone with no matching deployment refused, SYSROOT left as it was"
+if has "$out" rc=1 && grep -q "no ostree deployment has an .ostree.cfs with digest" <<< "$out" && has "$out" "root=tmpfs ro"; then
+	pass "ostree-prepare: digest alone with no matching deployment refused, SYSROOT covered (empty read-only tmpfs)"
 else
 	fail "ostree-prepare: digest alone: $(tr '\n' ' ' <<< "$out")"
 fi

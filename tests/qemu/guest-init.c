@@ -22,6 +22,11 @@
  *   cfstest.read=PATH       read PATH to the end: "CFSTEST: read PATH: OK" or ": EIO" (errno name)
  *   cfstest.cat=PATH        print each line of PATH (first 64 KiB) as "CFSTEST: cat PATH: LINE",
  *                           or "CFSTEST: cat PATH: ! ENOENT" (errno name) if it cannot be read
+ *   cfstest.nobody=PATH     run `PATH --ids` as uid/gid 65534 (PATH: a setuid-root copy of this
+ *                           program, planted on the physical root; it prints "ids: uid=U euid=E")
+ *   cfstest.devread=PATH    as uid 65534, open PATH and read a byte: "CFSTEST: devread PATH as
+ *                           uid 65534: OK" or the errno name (EACCES on a nodev mount)
+ *   cfstest.readlink=PATH   "CFSTEST: readlink PATH: TARGET" or the errno name
  *   cfstest.verity-enable=PATH  like cfstest.install, for the regular file PATH or every
  *                           regular file under the directory PATH (an ostree sysroot's repo)
  *   cfstest.write=PATH      create or replace PATH with one line and fsync it:
@@ -36,6 +41,7 @@
  * dependencies beyond libc. */
 #include <dirent.h>
 #define ELEMENTSOF_ARGV(a) (sizeof(a) / sizeof((a)[0]) - 1)
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fsverity.h>
@@ -51,6 +57,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -192,7 +199,8 @@ static int hash_file(const char *path, char hex[65]) {
 /* Runs ARGV (fork+exec, absolute path) with its stdout and stderr echoed line by line as
  * "CFSTEST: LABEL: ..." and then "CFSTEST: LABEL: exit N". Returns N, or -1 when the program
  * did not start or did not exit normally. */
-static int run_prog(const char *label, char *const argv[]) {
+/* uid 0: as we are; anything else: with that uid and gid and no supplementary groups. */
+static int run_prog_as(const char *label, char *const argv[], uid_t uid) {
         static char out[65536];
         size_t used = 0;
         int p[2], status, code;
@@ -213,6 +221,10 @@ static int run_prog(const char *label, char *const argv[]) {
                 /* dup2 clears O_CLOEXEC on the copies: the program inherits only these. */
                 if (dup2(p[1], STDOUT_FILENO) < 0 || dup2(p[1], STDERR_FILENO) < 0)
                         _exit(126);
+                if (uid != 0 && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)) {
+                        dprintf(STDERR_FILENO, "cannot become uid %d: %s\n", (int) uid, errname(errno));
+                        _exit(126);
+                }
                 execv(argv[0], argv);
                 dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], errname(errno));
                 _exit(127);
@@ -251,6 +263,41 @@ static int run_prog(const char *label, char *const argv[]) {
         else
                 say("%s: killed by signal %d", label, WTERMSIG(status));
         return code;
+}
+
+static int run_prog(const char *label, char *const argv[]) {
+        return run_prog_as(label, argv, 0);
+}
+
+/* cfstest.devread=PATH: as uid 65534, open PATH (a device node planted on the physical
+ * root) and read one byte. On a nodev mount the open fails with EACCES. */
+static void devread_as_nobody(const char *path) {
+        int p[2], status;
+        char res[64] = "no result";
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return;
+        pid = fork();
+        if (pid == 0) {
+                char c;
+                int fd;
+                const char *r = "OK";
+                if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        r = "cannot become uid 65534";
+                else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || read(fd, &c, 1) != 1)
+                        r = errname(errno);
+                (void) !write(p[1], r, strlen(r));
+                _exit(0);
+        }
+        close(p[1]);
+        if (pid > 0) {
+                ssize_t n = read(p[0], res, sizeof res - 1);
+                res[n > 0 ? n : 0] = 0;
+                waitpid(pid, &status, 0);
+        }
+        close(p[0]);
+        say("devread %s as uid 65534: %s", path, res);
 }
 
 /* A growing list of paths. */
@@ -659,6 +706,11 @@ int main(int argc, char **argv) {
         /* Outside a guest (not PID 1) only hash files: a self-test of the SHA-256 code, and
          * never a power-off of the machine running the suite. */
         if (getpid() != 1) {
+                /* Planted setuid-root by a test: which ids does it run with? */
+                if (argc == 2 && strcmp(argv[1], "--ids") == 0) {
+                        printf("ids: uid=%d euid=%d\n", (int) getuid(), (int) geteuid());
+                        return 0;
+                }
                 for (int i = 1; i < argc; i++) {
                         char hex[65];
                         int r = hash_file(argv[i], hex);
@@ -668,6 +720,13 @@ int main(int argc, char **argv) {
         }
 
         say("init started (pid %d)", (int) getpid());
+        {
+                /* When the new root's init got control, for boot-time comparisons between
+                 * initramfs kinds (the same clock cfsroot's timing line uses). */
+                struct timespec ts;
+                clock_gettime(CLOCK_BOOTTIME, &ts);
+                say("init boottime %.3f ms", ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+        }
         /* cfsroot moves /proc and friends into the new root; mount them if something didn't. */
         if (access("/proc/cmdline", R_OK) < 0)
                 (void) mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -726,7 +785,19 @@ int main(int argc, char **argv) {
                         say("read %s: %s", p + 13, r < 0 ? errname(-r) : "OK");
                 } else if (strncmp(p, "cfstest.cat=", 12) == 0)
                         cat_file(p + 12);
-                else if (strncmp(p, "cfstest.verity-enable=", 22) == 0)
+                else if (strncmp(p, "cfstest.nobody=", 15) == 0) {
+                        char label[4200];
+                        char *argv[] = { p + 15, "--ids", NULL };
+                        snprintf(label, sizeof label, "nobody %s", p + 15);
+                        run_prog_as(label, argv, 65534);
+                } else if (strncmp(p, "cfstest.devread=", 16) == 0)
+                        devread_as_nobody(p + 16);
+                else if (strncmp(p, "cfstest.readlink=", 17) == 0) {
+                        char target[4096];
+                        ssize_t k = readlink(p + 17, target, sizeof target - 1);
+                        target[k > 0 ? k : 0] = 0;
+                        say("readlink %s: %s", p + 17, k < 0 ? errname(errno) : target);
+                } else if (strncmp(p, "cfstest.verity-enable=", 22) == 0)
                         run_install_under(p + 22);
                 else if (strncmp(p, "cfstest.write=", 14) == 0)
                         write_marker(p + 14);

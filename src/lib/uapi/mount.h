@@ -101,3 +101,29 @@ struct cfs_loop_config {
         struct cfs_loop_info64 info;
         uint64_t __reserved[8];
 };
+
+/* open_tree (5.2+) and mount_setattr (5.12+): `cfsroot prepare` clones mount trees instead
+ * of moving them (MS_MOVE refuses a mount whose parent is shared, and a systemd initramfs
+ * keeps "/" shared until switch-root). */
+#ifndef __NR_mount_setattr
+#define __NR_mount_setattr 442
+#endif
+#define CFS_OPEN_TREE_CLONE 0x00000001u
+#define CFS_AT_RECURSIVE 0x8000u
+#define CFS_AT_EMPTY_PATH 0x1000u
+#define CFS_MOUNT_ATTR_NOSUID 0x00000002u
+#define CFS_MOUNT_ATTR_NODEV 0x00000004u
+
+struct cfs_mount_attr {
+        uint64_t attr_set;
+        uint64_t attr_clr;
+        uint64_t propagation;
+        uint64_t userns_fd;
+};
+
+static inline int cfs_sys_open_tree(int dfd, const char *path, unsigned flags) {
+        return (int) syscall(__NR_open_tree, dfd, path, flags);
+}
+static inline int cfs_sys_mount_setattr(int dfd, const char *path, unsigned flags, struct cfs_mount_attr *attr) {
+        return (int) syscall(__NR_mount_setattr, dfd, path, flags, attr, sizeof(*attr));
+}
