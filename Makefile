@@ -209,6 +209,7 @@ install: all man
 		$(DESTDIR)$(DRACUTDIR)/90cfsroot
 	install -m 0755 $(B)/cfsroot $(DESTDIR)$(SBINDIR)/cfsroot
 	install -m 0755 $(B)/mkcfs $(B)/cfs-info $(DESTDIR)$(BINDIR)/
+	install -m 0755 kernel-cmdline/cfsroot-uki $(DESTDIR)$(BINDIR)/cfsroot-uki
 	install -m 0644 $(filter %.1,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(filter %.8,$(MAN_PAGES)) $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 modules.d/90cfsroot/cfsroot-prepare.service $(DESTDIR)$(DRACUTDIR)/90cfsroot/

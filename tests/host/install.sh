@@ -25,14 +25,14 @@ install_into() {
 if install_into usr PREFIX=/usr; then
 	d=$w/usr
 	missing=''
-	for f in usr/sbin/cfsroot usr/bin/mkcfs usr/bin/cfs-info usr/share/man/man8/cfsroot.8 usr/share/man/man1/mkcfs.1 \
+	for f in usr/sbin/cfsroot usr/bin/mkcfs usr/bin/cfs-info usr/bin/cfsroot-uki usr/share/man/man8/cfsroot.8 usr/share/man/man1/mkcfs.1 \
 		usr/share/man/man1/cfs-info.1 usr/lib/dracut/modules.d/90cfsroot/module-setup.sh \
 		usr/lib/dracut/modules.d/90cfsroot/cfsroot-prepare.service usr/lib/dracut/modules.d/90cfsroot/cfsroot-generator.sh \
 		usr/lib/dracut/modules.d/90cfsroot/cfsroot-mount.sh usr/lib/dracut/modules.d/90cfsroot/cfsroot-prepare.sh; do
 		[ -f "$d/$f" ] || missing+=" $f"
 	done
 	if [ -z "$missing" ]; then
-		pass "install: PREFIX=/usr DESTDIR=...: cfsroot in sbin, mkcfs and cfs-info in bin, 3 manual pages, the dracut module in usr/lib/dracut/modules.d/90cfsroot"
+		pass "install: PREFIX=/usr DESTDIR=...: cfsroot in sbin, mkcfs, cfs-info and cfsroot-uki in bin, 3 manual pages, the dracut module in usr/lib/dracut/modules.d/90cfsroot"
 	else
 		fail "install: missing after make install PREFIX=/usr:$missing"
 	fi
