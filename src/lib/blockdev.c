@@ -214,6 +214,19 @@ static int node_has_medium(const char *devnode) {
         return size > 0 ? 0 : -ENOMEDIUM;
 }
 
+/* cfs_blockdev_probe(), naming the device and the signal in *ret_crash (optional) when the
+ * probing child died. */
+static int probe_noting_crash(const char *devnode, enum cfs_root_tag tag, const char *value, char *const *fstypes,
+                              bool *ret_match, char **ret_fstype, struct cfs_probe_crash *ret_crash) {
+        int sig = 0;
+        int r = cfs_blockdev_probe(devnode, tag, value, fstypes, ret_match, ret_fstype, &sig);
+        if (r == -ECHILD && ret_crash) {
+                snprintf(ret_crash->devnode, sizeof ret_crash->devnode, "%s", devnode);
+                ret_crash->signal = sig;
+        }
+        return r;
+}
+
 int cfs_blockdev_find(const char *spec, char *const *fstypes, char **ret_devnode, char **ret_fstype,
                       struct cfs_probe_crash *ret_crash) {
         enum cfs_root_tag tag;
@@ -237,16 +250,8 @@ int cfs_blockdev_find(const char *spec, char *const *fstypes, char **ret_devnode
                         return r == -ENOMEM ? r : -ENOMEDIUM; /* no medium, or not readable yet */
                 /* root=/dev/X with rootfstype=: nothing on the device needs parsing here. */
                 if (!fstypes) {
-                        int sig = 0;
-                        r = cfs_blockdev_probe(value, tag, value, NULL, &match, &type, &sig);
-                        if (r == -ECHILD) {
-                                if (ret_crash) {
-                                        snprintf(ret_crash->devnode, sizeof ret_crash->devnode, "%s", value);
-                                        ret_crash->signal = sig;
-                                }
-                                return r;
-                        }
-                        if (r == -ENOMEM)
+                        r = probe_noting_crash(value, tag, value, NULL, &match, &type, ret_crash);
+                        if (r == -ECHILD || r == -ENOMEM)
                                 return r;
                         /* Still probing, or nothing known there yet: not ready. */
                         if (r < 0 || !type)
@@ -275,16 +280,8 @@ int cfs_blockdev_find(const char *spec, char *const *fstypes, char **ret_devnode
                                 *p = '/'; /* sysfs spells "/" in device names as "!" */
                 bool match = false;
                 char *type = NULL;
-                int sig = 0;
-                r = cfs_blockdev_probe(devnode, tag, value, fstypes, &match, &type, &sig);
-                if (r == -ECHILD) {
-                        if (ret_crash) {
-                                snprintf(ret_crash->devnode, sizeof ret_crash->devnode, "%s", devnode);
-                                ret_crash->signal = sig;
-                        }
-                        return r;
-                }
-                if (r == -ENOMEM)
+                r = probe_noting_crash(devnode, tag, value, fstypes, &match, &type, ret_crash);
+                if (r == -ECHILD || r == -ENOMEM)
                         return r;
                 if (r < 0 || !match) {
                         free(type);
