@@ -44,29 +44,12 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
 done
 
-# The URI of the configured entry whose suites include plain "bookworm".
-derive_uri() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk 'BEGIN{RS=""; FS="\n"}
-		     { uri=""; ok=0
-		       for (i=1;i<=NF;i++) {
-		         if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/,"",$i); split($i,u,/[ \t]+/); uri=u[1] }
-		         if ($i ~ /^Suites:/) { n=split($i,s,/[ \t]+/); for (j=2;j<=n;j++) if (s[j]=="bookworm") ok=1 }
-		         if ($i ~ /^Enabled:[ \t]*no/) ok=0
-		       }
-		       if (ok && uri!="") { print uri; exit } }' "$f"
-	done
-	if [ -f /etc/apt/sources.list ]; then
-		awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list
-	fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/apt-uri.sh"
 
 extra=/etc/apt/sources.list.d/cfsroot-extra.sources
 need_update=0
 if [ ! -f "$extra" ]; then
-	uri=$(derive_uri | head -n1)
+	uri=$(apt_archive_uri | head -n1)
 	if [ -z "$uri" ]; then
 		echo "setup-deps: no apt source for bookworm found; cannot add backports/deb-src" >&2
 		exit 1

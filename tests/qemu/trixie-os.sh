@@ -13,25 +13,7 @@
 # is enough for moving directories around) before making it ostree-ready or bootable.
 # Sourcing it changes no shell options of the caller (set -e/pipefail only when run).
 
-# The URI of the configured apt entry whose suites include plain "bookworm" (the same
-# rule as tools/setup-deps.sh): the trixie suite lives in the same archive.
-trixie_os_derive_uri() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk 'BEGIN{RS=""; FS="\n"}
-		     { uri=""; ok=0
-		       for (i=1;i<=NF;i++) {
-		         if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/,"",$i); split($i,u,/[ \t]+/); uri=u[1] }
-		         if ($i ~ /^Suites:/) { n=split($i,s,/[ \t]+/); for (j=2;j<=n;j++) if (s[j]=="bookworm") ok=1 }
-		         if ($i ~ /^Enabled:[ \t]*no/) ok=0
-		       }
-		       if (ok && uri!="") { print uri; exit } }' "$f"
-	done
-	if [ -f /etc/apt/sources.list ]; then
-		awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list
-	fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../../tools/apt-uri.sh"
 
 trixie_os_build() {
 	local cache=${1:?usage: trixie_os_build CACHE_DIR}
@@ -43,7 +25,7 @@ trixie_os_build() {
 	command -v debootstrap >/dev/null || { echo "trixie-os: debootstrap is not installed" >&2; return 1; }
 	[ -f /usr/share/debootstrap/scripts/trixie ] || { echo "trixie-os: this debootstrap has no trixie script" >&2; return 1; }
 	[ "$(id -u)" = 0 ] || { echo "trixie-os: debootstrap needs root" >&2; return 1; }
-	uri=$(trixie_os_derive_uri | head -n1)
+	uri=$(apt_archive_uri | head -n1)
 	[ -n "$uri" ] || { echo "trixie-os: no apt source for bookworm found to derive the archive from" >&2; return 1; }
 	mkdir -p "$cache" || return 1
 	tmp=$(mktemp -d "$cache/.trixie-os.XXXXXX") || return 1
