@@ -444,7 +444,7 @@ run_b() {
 	if [ -n "$targs" ]; then trixie_pcrlock; else
 		skip "ostree-trixie-pcrlock: no swtpm or no host tpm2-tss libraries (packages swtpm, tpm2-tools)"; fi
 	# The boot phases, as the console showed them.
-	tr -d '\r' < "$_sc_log" | grep -E 'cfsroot: timing:|CFSTEST: (systemd-analyze|system state|failed unit)' | sed 's/^\[ *[0-9.]*\] //; s/^/  trixie: /'
+	tr -d '\r' < "$_sc_log" | grep -a -E 'cfsroot: timing:|CFSTEST: (systemd-analyze|system state|failed unit)' | sed 's/^\[ *[0-9.]*\] //; s/^/  trixie: /'
 }
 
 r=0
