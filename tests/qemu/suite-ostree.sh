@@ -12,7 +12,8 @@
 #  b. a Debian trixie OS (tests/qemu/trixie-os.sh, cached) made ostree-ready, committed,
 #     deployed and booted verified to systemd's default target: trixie's ostree inside marks
 #     the booted deployment in `ostree admin status`, systemd is not degraded by cfsroot,
-#     and the boot phases are timed.
+#     and the boot phases are timed; with a swtpm attached, trixie's systemd-pcrlock inside
+#     lists cfsroot's PCR 15 record and replays PCR 15 to the TPM's value.
 # Console logs: $B/test-logs/qemu/ostree-*.log. Usage: tests/qemu/suite-ostree.sh [a] [b]
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -35,10 +36,10 @@ want_re() { [ -f "$_sc_log" ] && tr -d '\r' < "$_sc_log" | grep -qE -- "$1" || _
 want_rc() { if [ "$1" = 124 ]; then _sc_err+="QEMU timed out after ${QEMU_TIMEOUT}s; "; fi; }
 sc_end() { if [ -z "$_sc_err" ]; then pass "ostree-$_sc_name: $1"; else fail "ostree-$_sc_name: ${_sc_err}log: $_sc_log"; fi; }
 
-# oboot NAME DISK APPEND: one boot of a qcow2 disk, console to ostree-NAME.log; sets $rc.
+# oboot NAME DISK APPEND [QEMU-ARG...]: one boot of a qcow2 disk, console to ostree-NAME.log; sets $rc.
 oboot() {
 	qemu_boot "$QLOGS/ostree-$1.log" "$VMLINUZ_612" "$INITRD_612" \
-		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff $3" -drive "file=$2,if=virtio,format=qcow2"
+		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff $3" -drive "file=$2,if=virtio,format=qcow2" "${@:4}"
 	rc=$?
 }
 fresh_disk() { # name -> a new qcow2 overlay over the verified base disk
@@ -279,6 +280,16 @@ findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS /var 2>&1 | prefix "findmnt"
 findmnt -n -o TARGET,SOURCE,FSTYPE,OPTIONS /sysroot 2>&1 | prefix "findmnt"
 systemd-analyze 2>&1 | prefix "systemd-analyze"
 systemd-analyze blame 2>&1 | head -n 8 | prefix "systemd-analyze blame"
+# systemd's own reading of the measured boot (when the machine has a TPM): pcrlock's replay of
+# PCR 15 from the event logs against the TPM; then the same without the userspace log (the
+# negative control: cfsroot's record gone, the replay must stop matching).
+if [ -e /dev/tpmrm0 ]; then
+	t0=$(date +%s%N)
+	/usr/lib/systemd/systemd-pcrlock log --no-pager 2>&1 | prefix "pcrlock"
+	/usr/lib/systemd/systemd-pcrlock log --json=short 2> /dev/null | prefix "pcrlock json"
+	SYSTEMD_MEASURE_LOG_USERSPACE=/dev/null /usr/lib/systemd/systemd-pcrlock log --json=short 2> /dev/null | prefix "pcrlock nolog json"
+	say "pcrlock: the three runs took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+fi
 say "check done"
 systemctl poweroff
 EOS
@@ -305,7 +316,7 @@ prepare_b() {
 	command -v debootstrap >/dev/null || { B_REASON="debootstrap is not installed"; return 2; }
 	rootfs=$(trixie_os_build "$CACHE") || { B_REASON="cannot build the trixie OS (tests/qemu/trixie-os.sh)"; return 2; }
 	[ -d "$sr" ] && find "$sr" -type d -exec chattr -i {} + 2>/dev/null
-	rm -rf "$t" "$sr"
+	rm -rf "$t" "$sr"; mkdir -p "$OW"
 	# Hard-linked copy of the cached tree: only renames and new files below, never an
 	# in-place edit, so the cache stays as debootstrap made it.
 	cp -al "$rootfs" "$t" &&
@@ -320,6 +331,13 @@ prepare_b() {
 	mkdir -p "$t/usr/libexec" &&
 	cp "$QWORK/guest-init" "$t/usr/libexec/cfstest-init" &&
 	write_trixie_check "$t" || return 1
+	# systemd dlopens tpm2-tss, which the minimal trixie OS lacks: the host's (tpm2-tools'
+	# dependency) serves systemd-pcrlock in the guest. New files only, as above.
+	T_TSS=''
+	if ls /usr/lib/x86_64-linux-gnu/libtss2-{esys.so.0,mu.so.0,rc.so.0,sys.so.1,tctildr.so.0,tcti-device.so.0} > /dev/null 2>&1; then
+		cp -n /usr/lib/x86_64-linux-gnu/libtss2-{esys,mu,rc,tctildr,tcti-device}.so.0* /usr/lib/x86_64-linux-gnu/libtss2-sys.so.1* \
+			"$t/usr/lib/x86_64-linux-gnu/" && T_TSS=1 || return 1
+	fi
 
 	mkdir -p "$sr"
 	{
@@ -346,6 +364,54 @@ prepare_b() {
 	return 0
 }
 
+# pcrlock_check JSON STRING [absent]: does systemd-pcrlock's `log --json=short` list the one
+# event of STRING on PCR 15 (system-identity, its sha256) and replay PCR 15 to the TPM's
+# value, which is also the host's prediction? With "absent": no such event, and pcrlock
+# reports that PCR 15 does not match its log.
+pcrlock_check() {
+	python3 - "$@" <<'EOF'
+import hashlib, json, re, sys
+# systemd 257 C-escapes the raw firmware event tags in "description" (\244, \a), which is not
+# JSON: keep such a backslash as a literal one, and every valid JSON escape as it is.
+j = json.loads(re.sub(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])|\\', lambda m: m.group(0) if m.group(1) else "\\\\", sys.argv[1]))
+s = sys.argv[2]
+recs = [r for r in j["log"] if r.get("description") == s]
+p = [p for p in j["pcrs"] if p["pcr"] == 15][0]
+if len(sys.argv) > 3: # the negative control: what pcrlock says of PCR 15 without the record
+    assert len(recs) == 0 and p["hashMatchesEventLog"] is False, p
+    sys.exit(0)
+assert len(recs) == 1, "records of %s: %d; pcrlock's PCR 15 events: %s" % (s, len(recs), [r.get("description") for r in j["log"] if r["pcr"] == 15])
+r = recs[0]
+assert r["pcr"] == 15 and r["pcrname"] == "system-identity", r
+assert r["sha256"] == hashlib.sha256(s.encode()).hexdigest(), r
+assert p["hashMatchesEventLog"] is True, p
+assert p["calculatedSHA256"] == p["observedSHA256"], p
+# and the host's own prediction from the digest alone (PCR 15 fresh before cfsroot)
+assert p["observedSHA256"] == hashlib.sha256(bytes(32) + hashlib.sha256(s.encode()).digest()).hexdigest(), p
+print(p["observedSHA256"])
+EOF
+}
+
+# systemd-pcrlock, run by the check service in the booted trixie with swtpm attached, lists
+# cfsroot's record from /run/log/systemd/tpm2-measure.log and replays PCR 15 to the TPM's
+# value; without the userspace log (SYSTEMD_MEASURE_LOG_USERSPACE=/dev/null), the same check
+# fails: it is the record cfsroot wrote that makes it pass.
+trixie_pcrlock() {
+	local s="cfsroot:sha256:$TD" j jn out
+	sc_begin trixie
+	j=$(tr -d '\r' < "$_sc_log" | grep -a -F 'CFSTEST: pcrlock json: {' | head -n1 | sed 's/.*CFSTEST: pcrlock json: //')
+	jn=$(tr -d '\r' < "$_sc_log" | grep -a -F 'CFSTEST: pcrlock nolog json: {' | head -n1 | sed 's/.*CFSTEST: pcrlock nolog json: //')
+	want "cfsroot: measured $s into PCR 15"
+	if ! out=$(pcrlock_check "$j" "$s" 2>&1); then _sc_err+="pcrlock check: $(tail -n1 <<< "$out"); "
+	elif [ -z "$jn" ]; then _sc_err+="no pcrlock output without the userspace log; "
+	elif pcrlock_check "$jn" "$s" > /dev/null 2>&1; then _sc_err+="the check also passed without the userspace log; "
+	elif ! pcrlock_check "$jn" "$s" absent > /dev/null 2>&1; then _sc_err+="without the userspace log, pcrlock did not report PCR 15 as unmatched; "; fi
+	_sc_name=trixie-pcrlock
+	sc_end "in the booted trixie, systemd-pcrlock log lists cfsroot's record (PCR 15 system-identity, '$s') and replays PCR 15 to the TPM's $out (the host's prediction); without the userspace log the same check fails and pcrlock reports PCR 15 unmatched"
+	# pcrlock's table, PCR 15 only (the firmware's event tags print raw bytes).
+	tr -d '\r' < "$_sc_log" | grep -a -E 'CFSTEST: pcrlock: +(PCR +PCRNAME| *15 |the three runs)' | sed 's/^\[ *[0-9.]*\] //; s/^/  trixie: /'
+}
+
 run_b() {
 	local q
 	sc_begin trixie-install
@@ -354,7 +420,22 @@ run_b() {
 	log_has "$QLOGS/ostree-trixie-install.log" ", 0 failures" || { fail "ostree-trixie: the install boot failed; cannot boot trixie"; return; }
 
 	q=$(fresh_disk trixie "$TDISK")
-	QEMU_TIMEOUT=600 oboot trixie "$q" "$T_OPTS cfsroot.digest=sha256:$TD"
+	# With a software TPM when there is one: the same boot then also shows systemd-pcrlock
+	# in the booted system reading cfsroot's measurement (trixie_pcrlock below).
+	local targs='' sw=$OW/swtpm
+	if [ -n "$T_TSS" ] && command -v swtpm > /dev/null; then
+		rm -rf "$sw"; mkdir -p "$sw"
+		if swtpm socket --tpm2 --tpmstate dir="$sw" --ctrl type=unixio,path="$sw/sock" \
+			--pid file="$sw/pid" --log file="$sw/log" --daemon; then
+			for _ in 1 2 3 4 5 6 7 8 9 10; do [ -S "$sw/sock" ] && break; sleep 0.2; done
+			targs="-chardev socket,id=chrtpm,path=$sw/sock -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0"
+		fi
+	fi
+	# OSTREE_PCRLOCK_SELFTEST_OFF=1 (manual): the negative control of the whole pcrlock
+	# scenario, a boot where cfsroot measures nothing; ostree-trixie-pcrlock must then fail.
+	# shellcheck disable=SC2086
+	QEMU_TIMEOUT=600 oboot trixie "$q" "$T_OPTS cfsroot.digest=sha256:$TD${OSTREE_PCRLOCK_SELFTEST_OFF:+ cfsroot.pcr=off}" $targs
+	[ -f "$sw/pid" ] && kill "$(cat "$sw/pid")" 2> /dev/null
 	sc_begin trixie
 	want_rc "$rc"
 	want "cfsroot: verified /ostree/deploy/$T_OS/deploy/$T_DEP/.ostree.cfs (sha256:$TD)"
@@ -364,8 +445,10 @@ run_b() {
 	want_re "CFSTEST: findmnt: / +composefs overlay ro"
 	want_re "CFSTEST: findmnt: /sysroot .* ext4 +ro"
 	sc_end "trixie booted verified to systemd's default target: ostree admin status marks the booted deployment, systemd running"
+	if [ -n "$targs" ]; then trixie_pcrlock; else
+		skip "ostree-trixie-pcrlock: no swtpm or no host tpm2-tss libraries (packages swtpm, tpm2-tools)"; fi
 	# The boot phases, as the console showed them.
-	tr -d '\r' < "$_sc_log" | grep -E 'cfsroot: timing:|CFSTEST: (systemd-analyze|system state|failed unit)' | sed 's/^\[ *[0-9.]*\] //; s/^/  trixie: /'
+	tr -d '\r' < "$_sc_log" | grep -a -E 'cfsroot: timing:|CFSTEST: (systemd-analyze|system state|failed unit)' | sed 's/^\[ *[0-9.]*\] //; s/^/  trixie: /'
 }
 
 r=0

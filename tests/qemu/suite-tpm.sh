@@ -4,8 +4,8 @@
 # /run/log/systemd/tpm2-measure.log. The guest reads the PCR from sysfs; the host predicts
 # it from the digest alone (sha256(zeros || sha256(string))). Also: another image gives
 # another value; a PCR the TPM refuses to extend from the OS (17, locality) fails the boot
-# closed; no TPM boots with one warning line, or fails under cfsroot.tpm=require; trixie's
-# systemd-pcrlock (systemd 257, from the cached trixie tree, on the host) lists the record.
+# closed; no TPM boots with one warning line, or fails under cfsroot.tpm=require. systemd's
+# own reading of the record (systemd-pcrlock in a booted trixie) is in suite-ostree.sh part b.
 #
 # Usage: tests/qemu/suite-tpm.sh [SCENARIO...]
 set -u
@@ -175,79 +175,8 @@ sc_none_require() {
 	sc_end "no TPM with cfsroot.tpm=require: refused"
 }
 
-# systemd's own tool reads cfsroot's record: trixie's systemd-pcrlock (systemd 257, from the
-# realistic OS tree in the cache) runs in a chroot in a private mount namespace, over the
-# record the guest of tpm-measured printed, with a host swtpm brought to the same PCR 15 by
-# an independent implementation (tpm2-tools' tpm2_pcrevent). There is no firmware log here
-# (SYSTEMD_MEASURE_LOG_FIRMWARE=/dev/null): only the userspace log is checked.
-sc_pcrlock() {
-	local R=$CACHE/trixie-os/rootfs W=$TWORK/pcrlock rec s out
-	sc_begin tpm-pcrlock
-	if [ ! -x "$R/usr/lib/systemd/systemd-pcrlock" ]; then
-		skip "tpm-pcrlock: no trixie OS tree with systemd-pcrlock at $R (built by the ostree suite's setup)"; return
-	fi
-	for t in tpm2_pcrevent unshare chroot; do
-		command -v $t > /dev/null || { skip "tpm-pcrlock: $t not installed (package tpm2-tools / util-linux)"; return; }
-	done
-	ls /usr/lib/x86_64-linux-gnu/libtss2-esys.so.0 /usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0 > /dev/null 2>&1 ||
-		{ skip "tpm-pcrlock: the host has no tpm2-tss libraries (package tpm2-tools)"; return; }
-	rec=$(tr -d '\r' < "$QLOGS/tpm-measured.log" 2>/dev/null | grep -a -F 'CFSTEST: cat /run/log/systemd/tpm2-measure.log: ' |
-		head -n1 | sed 's|.*CFSTEST: cat /run/log/systemd/tpm2-measure.log: ||')
-	s="cfsroot:sha256:$DIGEST"
-	# qemu_prepare makes a new OS (and digest) each run: the record must be this run's.
-	[ -n "$rec" ] && grep -qF "$s" <<< "$rec" ||
-		{ fail "tpm-pcrlock: no record of $s from a tpm-measured boot in this run (run 'measured pcrlock' together)"; return; }
-	if [ -n "${TPM_PCRLOCK_SELFTEST_CORRUPT:-}" ]; then
-		# Negative control of this check (manual): another sha256 digest in the record.
-		rec=$(python3 -c 'import sys,re; print(re.sub(r"(\"sha256\",\"digest\":\")(.)", lambda m: m.group(1) + ("0" if m.group(2) != "0" else "1"), sys.argv[1], count=1))' "$rec")
-	fi
-	rm -rf "$W"; mkdir -p "$W/state"
-	printf '%s\n' "$rec" > "$W/tpm2-measure.log"
-	printf '%s' "$s" > "$W/event"
-	# tpm2-tss is dlopen'ed by systemd; the host's copy (tpm2-tools' dependency) serves, and
-	# the tree itself is never written: everything goes to a tmpfs on its /run.
-	timeout 120 unshare -m bash -c '
-		set -e
-		R=$1 W=$2
-		mount --make-rprivate /
-		mount -t tmpfs tmpfs "$R/run"
-		mkdir -p "$R/run/tss2" "$R/run/log/systemd" "$R/run/tpm"
-		cp -a /usr/lib/x86_64-linux-gnu/libtss2-* "$R/run/tss2/"
-		cp "$W/tpm2-measure.log" "$R/run/log/systemd/tpm2-measure.log"
-		mount -t proc proc "$R/proc"
-		swtpm socket --tpm2 --tpmstate dir="$W/state" --server type=unixio,path="$R/run/tpm/sock" \
-			--ctrl type=unixio,path="$R/run/tpm/sock.ctrl" --flags not-need-init,startup-clear \
-			--pid file="$W/pid" --daemon
-		for i in 1 2 3 4 5 6 7 8 9 10; do [ -S "$R/run/tpm/sock" ] && break; sleep 0.2; done
-		TPM2TOOLS_TCTI="swtpm:path=$R/run/tpm/sock" tpm2_pcrevent 15 "$W/event" > /dev/null
-		chroot "$R" env LD_LIBRARY_PATH=/run/tss2 SYSTEMD_TPM2_DEVICE=swtpm:path=/run/tpm/sock \
-			SYSTEMD_MEASURE_LOG_FIRMWARE=/dev/null SYSTEMD_TPM2_HASH_ALGORITHMS=sha256 \
-			/usr/lib/systemd/systemd-pcrlock log --pcr=15 --json=short > "$W/pcrlock.json" 2> "$W/pcrlock.err" || true
-		kill "$(cat "$W/pid")" 2> /dev/null || true
-	' pcrlock "$R" "$W" > "$W/run.log" 2>&1
-	if ! python3 - "$W/pcrlock.json" "$s" <<'EOF' > "$W/check.log" 2>&1
-import hashlib, json, sys
-j = json.load(open(sys.argv[1]))
-s = sys.argv[2]
-recs = [r for r in j["log"] if r.get("description") == s]
-assert len(recs) == 1, j["log"]
-r = recs[0]
-assert r["pcr"] == 15 and r["pcrname"] == "system-identity", r
-assert r["sha256"] == hashlib.sha256(s.encode()).hexdigest(), r
-p = [p for p in j["pcrs"] if p["pcr"] == 15][0]
-assert p["hashMatchesEventLog"] is True, p
-assert p["calculatedSHA256"] == p["observedSHA256"], p
-print(p["observedSHA256"])
-EOF
-	then
-		fail "tpm-pcrlock: systemd-pcrlock did not list the event as expected: $(tail -n2 "$W/check.log") (see $W/pcrlock.err, $W/run.log)"
-		return
-	fi
-	pass "tpm-pcrlock: trixie's systemd-pcrlock log lists cfsroot's record (PCR 15 system-identity, '$s', sha256 of the string) and its replay matches the TPM ($(cat "$W/check.log"))"
-}
-
 main() {
-	local all="measured pcrlock other_image pcr_off locality none_auto none_require" s
+	local all="measured other_image pcr_off locality none_auto none_require" s
 	if ! command -v swtpm > /dev/null; then
 		skip "tpm: swtpm not installed (package swtpm; run make setup)"; finish
 	fi
