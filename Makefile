@@ -216,5 +216,7 @@ install: all man
 	install -m 0755 modules.d/90cfsroot/*.sh $(DESTDIR)$(DRACUTDIR)/90cfsroot/
 	sed -i 's|@SBINDIR@|$(SBINDIR)|' $(DESTDIR)$(DRACUTDIR)/90cfsroot/module-setup.sh
 
+# ostree's test deployments are sealed immutable (chattr +i): unseal before removing.
 clean:
+	-find $(B) build-asan -type d -exec chattr -i {} + 2>/dev/null
 	rm -rf $(B) build-asan

@@ -8,6 +8,9 @@
 # why one cannot.
 
 DWORK=${DWORK:-$QWORK/dracut}
+# The trixie ostree deployment made here is sealed immutable by ostree: lift the seal when
+# the suite ends, so that the build directory (and the clone) can always be removed.
+trap '[ -d "$DWORK" ] && find "$DWORK" -type d -exec chattr -i {} + 2>/dev/null' EXIT
 DRACUT_VERSIONS=''
 DRACUT_SKIPPED=''
 

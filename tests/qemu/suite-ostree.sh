@@ -25,6 +25,9 @@ PARTS=${*:-a b}
 OLABEL=cfsroot-ostree
 OS_NAME=cfstest
 OW=$QWORK/ostree
+# ostree seals deployment directories immutable: lift the seal when the suite ends, so that
+# its work tree (and the build directory, and the clone) can always be removed.
+trap '[ -d "$OW" ] && find "$OW" -type d -exec chattr -i {} + 2>/dev/null' EXIT
 BIG=/usr/share/cfstest/big.bin
 
 # ---- checking a console log (the same shape as run.sh)
