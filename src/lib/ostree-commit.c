@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <ostree.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -271,15 +272,22 @@ static struct index_slot *index_find(struct reader *rd, const uint8_t csum[32]) 
         }
 }
 
+static void index_unmap(struct index_slot *index, size_t size) {
+        if (index)
+                munmap(index, size * sizeof *index);
+}
+
 static int index_grow(struct reader *rd) {
         size_t size = rd->job_index_size ? rd->job_index_size * 2 : 4096;
         struct index_slot *old = rd->job_index;
         size_t old_size = rd->job_index_size;
-        rd->job_index = calloc(size, sizeof *rd->job_index);
-        if (!rd->job_index) {
-                rd->job_index = old;
+        /* Populated, not calloc()ed (nor malloc() + memset(), which the compiler turns into
+         * calloc()): a fresh zero page that a probe reads and a later insert writes costs a
+         * copy-on-write fault, and with the workers running, a TLB shootdown on every CPU. */
+        void *p = mmap(NULL, size * sizeof *rd->job_index, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (p == MAP_FAILED)
                 return -ENOMEM;
-        }
+        rd->job_index = p;
         rd->job_index_size = size;
         /* Keys are distinct checksums' prefixes: only a free slot is needed, no compare. */
         for (size_t i = 0; i < old_size; i++)
@@ -289,7 +297,7 @@ static int index_grow(struct reader *rd) {
                                 k = (k + 1) & (size - 1);
                         rd->job_index[k] = old[i];
                 }
-        free(old);
+        index_unmap(old, old_size);
         return 0;
 }
 
@@ -941,7 +949,7 @@ static void reader_done(struct reader *rd) {
         pthread_mutex_destroy(&rd->lock);
         pthread_cond_destroy(&rd->cond);
         free(rd->refs);
-        free(rd->job_index);
+        index_unmap(rd->job_index, rd->job_index_size);
         if (rd->dirmeta_cache)
                 g_hash_table_unref(rd->dirmeta_cache);
         if (rd->repo)

@@ -24,7 +24,7 @@ struct cfs_verity_ctx {
         uint64_t level_blocks[MAX_LEVELS]; /* hashes pushed into that level so far */
 };
 
-static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) {
+static EVP_MD *sha256_md(void) {
         /* SHA256() looks the algorithm up (a lock and a name search) on every call, about
          * as long as hashing a small block: fetched once, by whichever thread comes first. */
         static EVP_MD *cached;
@@ -35,8 +35,46 @@ static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) {
                         EVP_MD_free(fetched); /* another thread was first: use its */
                 md = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
         }
-        if (!md || EVP_Digest(data, n, out, NULL, md, NULL) != 1)
-                SHA256(data, n, out);
+        return md;
+}
+
+/* One EVP_MD_CTX per thread, reused: a fresh one per hash takes and drops a reference on
+ * the shared EVP_MD, an atomic on one cache line that every hashing thread writes. */
+static pthread_key_t ctx_key;
+static bool ctx_key_ok;
+static pthread_once_t ctx_key_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *ctx) {
+        EVP_MD_CTX_free(ctx);
+}
+
+static void ctx_key_init(void) {
+        ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
+}
+
+static EVP_MD_CTX *thread_ctx(void) {
+        EVP_MD_CTX *ctx;
+        pthread_once(&ctx_key_once, ctx_key_init);
+        if (!ctx_key_ok)
+                return NULL;
+        ctx = pthread_getspecific(ctx_key);
+        if (!ctx) {
+                ctx = EVP_MD_CTX_new();
+                if (ctx && pthread_setspecific(ctx_key, ctx) != 0) {
+                        EVP_MD_CTX_free(ctx);
+                        ctx = NULL;
+                }
+        }
+        return ctx;
+}
+
+static void sha256(const void *data, size_t n, uint8_t out[CFS_DIGEST_SIZE]) {
+        EVP_MD *md = sha256_md();
+        EVP_MD_CTX *ctx = thread_ctx();
+        if (md && ctx && EVP_DigestInit_ex2(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, data, n) == 1 &&
+            EVP_DigestFinal_ex(ctx, out, NULL) == 1)
+                return;
+        SHA256(data, n, out);
 }
 
 /* zero_hash[L]: the hash of an all-zero block at level L (data blocks are level 0). */
