@@ -12,8 +12,8 @@
 # and CPU time (user + system) separately. CPU time is what this machine's other users
 # disturb least; wall clock is what a user waits for. Both ratios get a PASS or FAIL line.
 # On the shared 2-CPU development machine one round's ratio moves by 10% either way, and
-# 5 rounds once gave 0.96 where 15 gave 1.10: hence 11 rounds, and the medians and the
-# user / system split printed beside the verdict.
+# 5 rounds once gave 0.96 where 15 gave 1.10: hence 11 rounds, and the medians, the
+# paired ratios and the user / system split printed beside the verdict.
 #
 # Then, unless BENCH_CALLGRIND=0 or valgrind is missing, both modes run once under
 # callgrind on a 10,000-file tree (BENCH_CG_FILES, cached like the big one): instruction
@@ -116,6 +116,16 @@ printf 'bench-ostree: median of %d rounds: --ostree wall %s s, cpu %s s; DIR wal
 	"$(col_median "$OUT/ostree.runs" 1)" "$(col_median "$OUT/ostree.runs" 2)" "$(col_median "$OUT/dir.runs" 1)" "$(col_median "$OUT/dir.runs" 2)" \
 	"$(awk -v a="$(col_median "$OUT/ostree.runs" 1)" -v b="$(col_median "$OUT/dir.runs" 1)" 'BEGIN{printf "%.2f", a / b}')" \
 	"$(awk -v a="$(col_median "$OUT/ostree.runs" 2)" -v b="$(col_median "$OUT/dir.runs" 2)" 'BEGIN{printf "%.2f", a / b}')"
+# Each round ran both modes back to back: the ratio within a round cancels the load that
+# drifts from minute to minute, so the median of those paired ratios is the steadiest figure.
+paste -d' ' "$OUT/ostree.runs" "$OUT/dir.runs" | awk '
+	{ w[NR] = $1 / $6; c[NR] = $2 / $7; if ($1 < $6) bw++; if ($2 < $7) bc++ }
+	function median(v, n,   i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	END { printf "bench-ostree: paired ratio within each round, median: wall clock %.2f (--ostree faster in %d of %d), CPU time %.2f (faster in %d of %d)\n",
+	      median(w, NR), bw, NR, median(c, NR), bc, NR }'
 # Where the CPU time goes: the object check's second SHA-256 is user time; the directory
 # scan that --ostree does without (getdents, statx by name) is system time.
 printf 'bench-ostree: best user / system CPU: --ostree %s / %s s, DIR %s / %s s (ratios %s / %s)\n' "$ou" "$os" "$du" "$ds" \
