@@ -123,10 +123,15 @@ static int load_config(struct cfsroot_config *c) {
         return 1;
 }
 
+/* A feature cfsroot needs. No module for it (-ENOENT: built in, or not shipped) and one
+ * in modprobe.blacklist= (-EPERM, said by the library) are normal; a module that is there
+ * and fails to load is not: the mount that needs it fails next, and this line says why. */
 static void load_module(struct cfs_kmod *k, const char *alias) {
         int r = cfs_kmod_load(k, alias);
-        if (r < 0)
+        if (r == -ENOENT || r == -EPERM)
                 log_debug("no module loaded for %s: %s", alias, strerror(-r));
+        else if (r < 0)
+                log_warning("cannot load the module for %s: %s", alias, strerror(-r));
 }
 
 static void rescan_modaliases(void *userdata) {

@@ -2,7 +2,8 @@
 # QEMU scenarios for the boot-path hardening (issue 9): a root device that asks for
 # errors=panic, libblkid probing limited to what is needed, rootfstype= lists,
 # modprobe.blacklist=, kernel.printk_devkmsg restored, a basedir whose name holds an ESC
-# sequence and a comma, and root=/dev/X on a drive whose medium arrives late.
+# sequence and a comma, root=/dev/X on a drive whose medium arrives late, and a module
+# that is shipped but cannot load.
 # Console logs: $B/test-logs/qemu/hardening-<scenario>.log.
 #
 # Usage: tests/qemu/suite-hardening.sh [SCENARIO...]   (default: all, in the list at the end)
@@ -242,7 +243,45 @@ sc_late_medium() {
 	sc_end "root=/dev/sr0 rootwait: the empty CD drive was waited for; medium inserted (monitor 'change') 3 s after the drive appeared; verified boot from it"
 }
 
-ALL="errors_panic blkid_probers blkid_partuuid pinned_root rootfstype_list basedir_escape late_medium"
+# ---- 6. A module cfsroot needs is shipped but cannot load: the initramfs's erofs.ko is
+# not an ELF file (a copy of the module tree with that one file replaced). The insert
+# fails, the console says which feature's module and why, and the EROFS mount that needs
+# it fails closed.
+sc_module_broken() {
+	local root=$QWORK/modroot-broken initrd=$QWORK/initramfs-6.12-broken-erofs.img ko
+	rm -rf "$root"
+	mkdir -p "$root/lib/modules"
+	cp -al "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$root/lib/modules/" 2>/dev/null ||
+		cp -a "$CACHE/kernels/6.12/root/lib/modules/$KVER_612" "$root/lib/modules/" ||
+		{ fail "module-broken: cannot copy the module tree"; return; }
+	ko=$(find "$root/lib/modules/$KVER_612/kernel/fs/erofs" -name 'erofs.ko*' | head -1)
+	[ -n "$ko" ] || { fail "module-broken: no erofs module in the 6.12 tree (built in?)"; return; }
+	# A new file under the old name: the cache's copy (a hard link) stays as it was.
+	rm -f "$ko"
+	case $ko in
+	*.xz) printf 'not an ELF module\n' | xz -C crc32 > "$ko" ;;
+	*) printf 'not an ELF module\n' > "$ko" ;;
+	esac
+	# depmod, indexing the staged tree, complains about the file; the index still lists it.
+	"$TOP/initramfs/mkinitramfs.sh" -q -k "$KVER_612" -r "$root" -i "$B/cfsroot" -o "$initrd" 2> "$QLOGS/hardening-module-broken.mkinitramfs.log" ||
+		{ fail "module-broken: cannot build the initramfs (see $QLOGS/hardening-module-broken.mkinitramfs.log)"; return; }
+	rm -rf "$root"
+	local q
+	q=$(disk_for module-broken "$DISK_BASE") || { fail "module-broken: cannot make the disk"; return; }
+	qemu_boot "$QLOGS/hardening-module-broken.log" "$VMLINUZ_612" "$initrd" \
+		"console=ttyS0 panic=-1 cfsroot.on_failure=poweroff root=LABEL=$LABEL cfsroot=$IMAGE_PATH $(good_append)" \
+		-drive "file=$q,if=virtio,format=qcow2"
+	rc=$?
+	sc_begin module-broken
+	want_rc "$rc"
+	want "cfsroot: cannot load the module for erofs: Exec format error"
+	want "cfsroot: cannot mount the composefs image as EROFS: "
+	want "$policy_line"
+	want_not "CFSTEST: init started"
+	sc_end "erofs.ko not an ELF file: '$(log_line "$_sc_log" "cfsroot: cannot load the module" | sed 's/^\[ *[0-9.]*\] //')', then the EROFS mount refused and the policy; init never ran"
+}
+
+ALL="errors_panic blkid_probers blkid_partuuid pinned_root rootfstype_list basedir_escape late_medium module_broken"
 
 main() {
 	local start=$SECONDS r
